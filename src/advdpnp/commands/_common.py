@@ -1,0 +1,27 @@
+"""Helpers shared by sub-commands."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..config import Config, load_config
+from ..paths import resolve_preset
+
+
+def config_from_args(items: list[str]) -> Config:
+    """`[PRESET] [section.field=value ...]`: the first item without '=' names the preset."""
+    preset = [i for i in items if "=" not in i]
+    overrides = [i for i in items if "=" in i]
+    if len(preset) > 1:
+        from ..errors import UserError
+
+        raise UserError(f"give at most one config file, got {', '.join(preset)}")
+    return load_config(resolve_preset(preset[0]) if preset else None, overrides)
+
+
+def write_json(obj: dict, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(obj, indent=2))
+    tmp.replace(path)

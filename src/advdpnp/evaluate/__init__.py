@@ -1,0 +1,1 @@
+"""Evaluation: accuracy under attacks, masking checks, latent metrics."""

@@ -1,0 +1,65 @@
+"""A training method = how to craft adversarial inputs for a batch + the loss on that batch.
+
+The trainer knows nothing about prototypes; it calls `craft` (outside any DDP wrapper, on the
+plain model) and then `loss` (inside the wrapper, so gradients are all-reduced).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+from torch import nn
+
+from ..attacks import pgd
+from ..registry import Registry
+
+
+@dataclass
+class Threat:
+    """The training attack at the current step (eps/alpha may be ramped by the trainer)."""
+
+    eps: float
+    alpha: float
+    steps: int
+    loss: str = "ce"
+    random_start: str = "uniform"
+
+
+@dataclass
+class NoOptions:
+    """This method has no options."""
+
+
+class Method:
+    """Base class. Subclasses set `Options` (a dataclass) and override `loss` (and `craft`)."""
+
+    Options: ClassVar[type] = NoOptions
+    #: heads this method can train; the first one is what presets use by default
+    heads: ClassVar[tuple[str, ...]] = ("linear", "prototype")
+    adversarial: ClassVar[bool] = True
+
+    def __init__(self, options: Any) -> None:
+        self.opt = options
+
+    def craft(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, threat: Threat,
+              generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Adversarial inputs for the batch (None for methods trained on clean data only)."""
+        if not self.adversarial:
+            return None
+        return pgd(model, x, y, threat.eps, threat.alpha, threat.steps, loss=threat.loss,
+                   random_start=threat.random_start, generator=generator)
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
+             x_adv: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Return the scalar loss and detached per-term logs (must include `loss`)."""
+        raise NotImplementedError
+
+
+def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    return (logits.argmax(1) == y).float().mean()
+
+
+#: name -> Method subclass
+METHODS: Registry = Registry("method")
