@@ -68,7 +68,7 @@ class AttackConfig:
 class TrainConfig:
     epochs: int = opt(30, "training epochs", min=1)
     batch_size: int = opt(128, "global batch size", min=1)
-    lr: float = opt(0.05, "initial SGD learning rate", min=0.0, min_exclusive=True)
+    lr: float = opt(0.1, "initial SGD learning rate", min=0.0, min_exclusive=True)
     momentum: float = opt(0.9, "SGD momentum", min=0.0, max=1.0)
     nesterov: bool = opt(False, "Nesterov momentum")
     weight_decay: float = opt(5e-4, "SGD weight decay", min=0.0)
@@ -83,6 +83,10 @@ class TrainConfig:
     val_pgd_steps: int = opt(10, "PGD steps of the validation attack", min=1)
     checkpoint_every: int = opt(0, "also save a mid-epoch checkpoint every N steps (0: per epoch only)", min=0)
     progress: bool = opt(True, "progress bars")
+    amp: str = opt("none", "mixed-precision autocast of the training loss, CUDA only (attacks stay fp32)",
+                   choices=("none", "bf16", "fp16"))
+    channels_last: bool = opt(False, "channels_last memory format for model and batches")
+    sync_bn: bool = opt(False, "SyncBatchNorm across processes under torchrun")
 
 
 @dataclass
@@ -231,6 +235,8 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(tree, key, value)
+    if isinstance(tree.get("method"), dict):  # `method.x=...` alone keeps the default method
+        tree["method"].setdefault("name", Config().method["name"])
     cfg = build_dataclass(Config, tree)
     from .methods import validate_method_options  # late import: methods import config
 

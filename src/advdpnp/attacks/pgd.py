@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..validate import check_batch, check_budget
 from .base import attack_mode
 
 LossFn = Callable[[torch.Tensor, torch.Tensor, torch.Tensor | None], torch.Tensor]
@@ -63,6 +64,8 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
     or "none"; `sample_seeds` makes the start of each sample depend on its seed only (see `_noise`).
     The model runs in eval mode with parameter gradients off (see `attack_mode`).
     """
+    check_batch(model, x, y)
+    check_budget(eps, alpha, steps)
     if loss not in LOSSES:
         raise ValueError(f"unknown attack loss {loss!r}; choose one of {sorted(LOSSES)}")
     objective = LOSSES[loss]

@@ -33,7 +33,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--n must be >= 1, got {args.n}")
     if args.eps is not None and args.eps < 0:
         raise UserError(f"--eps must be >= 0, got {args.eps}")
-    cfg, model, data, ckpt = load_run(args.target, args.checkpoint, args.device, args.data_root)
+    from ..train import distributed
+
+    device = distributed.init_device(args.device)  # under torchrun the test set is sharded across ranks
+    cfg, model, data, ckpt = load_run(args.target, args.checkpoint, str(device), args.data_root)
     if args.eps is not None:
         cfg.attack.eps = args.eps
     from ..train.checkpoint import safe_load
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
                                 safe_load(ckpt)["epoch"]))
     out = Path(args.out) if args.out else (Path(args.target) if Path(args.target).is_dir()
                                            else ckpt.parent.parent) / "results.json"
+    if not distributed.is_main():
+        return 0
     write_json(results, out)
     print(format_table(results))
     print(f"written {out}")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..config import Config, build_dataclass
+from ..config import Config, build_dataclass, load_config
 from ..errors import UserError
 from ..paths import new_run_dir
 from ._common import config_from_args, write_json
@@ -27,44 +27,73 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from ..data.augment import to_float  # noqa: F401  (keeps import errors inside the command)
     from ..evaluate.basic import evaluate_basic, format_table
-    from ..train.checkpoint import safe_load
+    from ..train import distributed
+    from ..train.checkpoint import previous_path, safe_load
+    from ..train.lock import RunLock
     from ..train.trainer import Trainer
 
     if args.resume:
         run_dir = Path(args.resume)
+        if args.items:
+            raise UserError("--resume takes no preset or overrides: the run's own config is used")
+        if not run_dir.is_dir():
+            raise UserError(f"cannot resume: no run directory {run_dir}")
+        lock = RunLock(run_dir).acquire()  # noqa: F841 - held (re-entrantly) until the command ends
         last = run_dir / "checkpoints" / "last.pt"
-        if not last.is_file():
-            raise UserError(f"cannot resume: {last} does not exist")
-        cfg = _resumed_config(last, args.items)
-        trainer = Trainer(cfg, run_dir, resume=True)
+        if last.is_file() or previous_path(last).is_file():
+            cfg = _resumed_config(last)
+            trainer = Trainer(cfg, run_dir, resume=True)
+        else:  # killed before its first checkpoint: start over from the run's own config
+            cfg = _restart_config(run_dir)
+            trainer = Trainer(cfg, run_dir)
     else:
         cfg = config_from_args(args.items)
-        run_dir = Path(args.run_dir) if args.run_dir else new_run_dir(cfg.out_dir, cfg.name)
+        distributed.init_device(cfg.train.device)  # under torchrun: rank 0 picks the run directory
+        run_dir = distributed.broadcast_object(Path(args.run_dir) if args.run_dir
+                                               else new_run_dir(cfg.out_dir, cfg.name))
+        lock = RunLock(run_dir).acquire()  # noqa: F841 - a second training here fails naming our PID
+        if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("*.pt")):
+            raise UserError(f"run directory {run_dir} already holds a run; continue it with "
+                            f"`advdpnp train --resume {run_dir}` or choose another --run-dir")
         trainer = Trainer(cfg, run_dir)
-    print(f"run directory: {run_dir}")
+    main = distributed.is_main()
+    if main:
+        print(f"run directory: {run_dir}")
     summary = trainer.fit()
-    print(f"best validation PGD accuracy {summary['best_val_pgd']:.4f} at epoch {summary['best_epoch']}")
+    if main:
+        print(f"best validation PGD accuracy {summary['best_val_pgd']:.4f} at epoch {summary['best_epoch']}")
     if args.no_eval:
         return 0
     best = safe_load(run_dir / "checkpoints" / "best.pt", trainer.device)
     trainer.model.load_state_dict(best["model"])
     results = evaluate_basic(trainer.model, trainer.data, cfg)
     results.update(run_metadata(cfg, "best", best["epoch"]))
+    if not main:
+        return 0
     write_json(results, run_dir / "results.json")
     print(f"test accuracy of the best checkpoint (epoch {best['epoch']}, chosen on validation):")
     print(format_table(results))
     return 0
 
 
-def _resumed_config(last: Path, items: list[str]) -> Config:
-    if items:
-        raise UserError("--resume takes no preset or overrides: the run's own config is used")
+def _resumed_config(last: Path) -> Config:
     from ..methods import validate_method_options
-    from ..train.checkpoint import safe_load
+    from ..train.checkpoint import load_latest
 
-    cfg = build_dataclass(Config, safe_load(last)["config"])
+    cfg = build_dataclass(Config, load_latest(last, warn=False)[0]["config"])
     cfg.method = validate_method_options(cfg.method)
     return cfg
+
+
+def _restart_config(run_dir: Path) -> Config:
+    """The config of a run killed before it wrote any checkpoint (it restarts from step 0)."""
+    import logging
+
+    if not (run_dir / "config.yaml").is_file():
+        raise UserError(f"cannot resume: {run_dir} holds neither a checkpoint nor a config.yaml")
+    logging.getLogger(__name__).warning("warning: %s has no checkpoint yet; starting the run over from its "
+                                        "config.yaml", run_dir)
+    return load_config(run_dir / "config.yaml")
 
 
 def run_metadata(cfg: Config, checkpoint: str, epoch: int) -> dict:

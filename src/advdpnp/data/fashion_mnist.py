@@ -78,7 +78,7 @@ def locate(root: str | None) -> dict[str, Path]:
 def download_files(root: str | None) -> Path:
     """Fetch the four gzipped files from the official server into root (or the cache); returns the folder."""
     dest = Path(root).expanduser() if root is not None else cache_dir() / NAME
-    hint = f"{INSTALL} or {PUT}"
+    hint = f"{INSTALL}, {PUT}"
     for stem in FILES.values():
         if _find(dest, stem) is None:
             fetch(URL + stem + ".gz", dest / (stem + ".gz"), hint=hint)

@@ -7,11 +7,13 @@ from torch import nn
 
 from ..attacks import pgd
 from ..data.augment import to_float
+from ..validate import check_batch, check_budget
 
 
 @torch.no_grad()
 def clean_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 256) -> torch.Tensor:
     """Bool flags: is each uint8 or float image classified correctly (model in eval mode)?"""
+    check_batch(model, x, y, allow_uint8=True)
     was = model.training
     model.eval()
     out = []
@@ -36,6 +38,8 @@ def pgd_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
     `indices` are the points' positions in the full split (default 0..N-1); random starts depend on
     them and `seed` only, so any sharding or batching of the split gives the same flags.
     """
+    check_batch(model, x, y, allow_uint8=True)
+    check_budget(eps, alpha, steps)
     indices = torch.arange(len(y)) if indices is None else indices
     out = []
     for i in range(0, len(x), batch_size):

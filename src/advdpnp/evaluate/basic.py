@@ -9,6 +9,7 @@ import torch
 from ..config import Config
 from ..data import DataSplits
 from .accuracy import clean_correct, pgd_correct
+from .sharded import run_sharded
 
 
 def evaluate_basic(model: torch.nn.Module, data: DataSplits, cfg: Config, n: int | None = None) -> dict:
@@ -18,18 +19,26 @@ def evaluate_basic(model: torch.nn.Module, data: DataSplits, cfg: Config, n: int
     x, y = data.test_x[:n], data.test_y[:n]
     eps = cfg.attack.eps
     alpha = e.pgd_alpha or eps / 4
-    t0 = time.time()
-    clean = clean_correct(model, x, y, e.batch_size)
-    t1 = time.time()
-    rob = pgd_correct(model, x, y, eps, alpha, e.pgd_steps, e.pgd_restarts, batch_size=e.batch_size, seed=e.seed)
-    t2 = time.time()
+    times: dict[str, float] = {}
+
+    def flags(xs: torch.Tensor, ys: torch.Tensor, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        t0 = time.time()
+        clean = clean_correct(model, xs, ys, e.batch_size)
+        t1 = time.time()
+        rob = pgd_correct(model, xs, ys, eps, alpha, e.pgd_steps, e.pgd_restarts, batch_size=e.batch_size,
+                          seed=e.seed, indices=ids)
+        times.update(clean=t1 - t0, pgd=time.time() - t1)
+        return {"clean": clean, "pgd": rob}
+
+    out = run_sharded(flags, x, y)  # split across torchrun processes, if any
+    clean, rob = out["clean"], out["pgd"]
     return {
         "dataset": data.name, "split": "test", "n": int(len(y)), "threat_model": "Linf", "eps": eps,
         "attacks": {
-            "clean": {"accuracy": clean.float().mean().item(), "n": int(len(y)), "time_s": round(t1 - t0, 3)},
+            "clean": {"accuracy": clean.float().mean().item(), "n": int(len(y)), "time_s": round(times["clean"], 3)},
             f"pgd{e.pgd_steps}": {"accuracy": rob.float().mean().item(), "n": int(len(y)), "loss": "ce",
                                    "steps": e.pgd_steps, "alpha": alpha, "restarts": e.pgd_restarts,
-                                   "random_start": "uniform", "seed": e.seed, "time_s": round(t2 - t1, 3)},
+                                   "random_start": "uniform", "seed": e.seed, "time_s": round(times["pgd"], 3)},
         },
     }
 

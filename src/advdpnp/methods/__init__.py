@@ -6,7 +6,7 @@ from typing import Any
 
 from ..config import build_dataclass
 from ..errors import ConfigError
-from . import adv_dpnp, dpnp, pgd_at, standard  # noqa: F401  (registration side effects)
+from . import adv_dpnp, dpnp, mart, pgd_at, standard, trades  # noqa: F401  (registration side effects)
 from .base import METHODS, Method, Threat
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import time
@@ -16,8 +17,12 @@ from ..config import Config, save_config
 from ..data.augment import augment, to_float
 from ..errors import UserError
 from ..evaluate.accuracy import clean_correct, pgd_correct
+from ..evaluate.sharded import run_sharded
 from ..methods.base import Threat
-from .checkpoint import atomic_save, rng_state, safe_load, set_rng_state
+from . import distributed
+from .accel import autocast, check_amp, grad_scaler, memory_format
+from .checkpoint import atomic_save, atomic_write_bytes, load_latest, rng_state, set_rng_state
+from .lock import RunLock
 from .schedule import lr_factor
 from .setup import build_from_config, resolve_device
 
@@ -48,32 +53,47 @@ def make_optimizer(model: nn.Module, cfg: Config) -> torch.optim.Optimizer:
     return torch.optim.SGD(groups, lr=t.lr, momentum=t.momentum, nesterov=t.nesterov)
 
 
+def format_row(row: dict) -> str:
+    """One summary line per epoch, printed with or without progress bars (e.g. in CI logs)."""
+    keep = [k for k in row if k in ("epoch", "lr", "train_loss", "val_clean", "val_pgd", "time_s")
+            or k.startswith("train_acc")]
+    return " ".join(f"{k}={row[k]:.4g}" if isinstance(row[k], float) else f"{k}={row[k]}" for k in keep)
+
+
 class Trainer:
     """Trains `cfg` into `run_dir`; `resume=True` continues from `run_dir/checkpoints/last.pt`."""
 
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
+        self.lock = RunLock(self.run_dir).acquire()  # one training per run directory
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = resolve_device(t.device)
+        self.device = distributed.setup(resolve_device(t.device), t.batch_size)
+        check_amp(t.amp, self.device)
         torch.manual_seed(t.seed)
         self.data, self.model, self.method = build_from_config(cfg, self.device)
-        self.loss_module = LossModule(self.model, self.method)
+        self.model.to(memory_format=memory_format(t.channels_last))
+        # Under torchrun: DDP around model + method; attacks are crafted on the plain self.model.
+        self.loss_module = distributed.wrap_ddp(LossModule(self.model, self.method), self.device, t.sync_bn)
+        self.scaler = grad_scaler(t.amp, self.device)
         self.optimizer = make_optimizer(self.model, cfg)
         n = len(self.data.train_y)
         self.steps_per_epoch = max(1, n // t.batch_size) if n >= t.batch_size else 1
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(
             self.optimizer, lambda s: lr_factor(t, s, self.steps_per_epoch))
-        self.gen = torch.Generator().manual_seed(t.seed + 1)  # augmentation and attack noise
+        # augmentation and attack noise (own stream per rank; rank 0 = single-process stream)
+        self.gen = torch.Generator().manual_seed(t.seed + 1 + 7_919 * distributed.rank())
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.best_metric, self.best_epoch = -1.0, -1
+        self.partial_sums, self.partial_count = {}, 0  # running train metrics of an unfinished epoch
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         if resume:
             self._load(self.ckpt_dir / "last.pt")
-        else:
+        elif distributed.is_main():
             save_config(cfg, self.run_dir / "config.yaml")
+        self._truncate_metrics()
 
     # ------------------------------------------------------------------ state
     def state_dict(self) -> dict:
@@ -87,10 +107,11 @@ class Trainer:
             "epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
             "best_metric": self.best_metric, "best_epoch": self.best_epoch,
             "generator": self.gen.get_state(), "rng": rng_state(),
+            "epoch_sums": dict(self.partial_sums), "epoch_count": self.partial_count,
         }
 
     def _load(self, path: Path) -> None:
-        state = safe_load(path, self.device)
+        state, _ = load_latest(path, self.device)  # falls back to last.prev.pt when last.pt is corrupt
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -99,9 +120,11 @@ class Trainer:
         self.best_metric, self.best_epoch = state["best_metric"], state["best_epoch"]
         self.gen.set_state(state["generator"])
         set_rng_state(state["rng"])
+        self.partial_sums, self.partial_count = dict(state.get("epoch_sums", {})), state.get("epoch_count", 0)
 
     def save(self, name: str) -> None:
-        atomic_save(self.state_dict(), self.ckpt_dir / name)
+        if distributed.is_main():
+            atomic_save(self.state_dict(), self.ckpt_dir / name)
 
     # ------------------------------------------------------------------ loop
     def threat(self) -> Threat:
@@ -119,27 +142,33 @@ class Trainer:
     def train_step(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         d = self.cfg.data
         x = augment(to_float(self.data.train_x[idx]), d.crop_padding, d.flip, self.gen)
+        x = x.contiguous(memory_format=memory_format(self.cfg.train.channels_last))
         y = self.data.train_y[idx]
         x_adv = self.method.craft(self.model, x, y, self.threat(), self.gen)
         self.model.train()
-        loss, logs = self.loss_module(x, y, x_adv)
+        with autocast(self.cfg.train.amp, self.device):  # the attack above stays fp32
+            loss, logs = self.loss_module(x, y, x_adv)
         if not torch.isfinite(loss):
             bad = [k for k, v in logs.items() if not torch.isfinite(v)]
             raise TrainingDiverged(f"non-finite loss at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
                                    f"(terms: {', '.join(bad) or 'loss'}); last good checkpoint kept in "
                                    f"{self.ckpt_dir}")
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.optimizer.step()
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
         self.scheduler.step()
         return logs
 
     def validate(self) -> dict[str, float]:
         t, a = self.cfg.train, self.cfg.attack
         x, y = self.data.val_x[:t.val_points], self.data.val_y[:t.val_points]
-        clean = clean_correct(self.model, x, y)
-        rob = pgd_correct(self.model, x, y, a.eps, a.eps / 4, t.val_pgd_steps, seed=t.seed)
-        return {"val_clean": clean.float().mean().item(), "val_pgd": rob.float().mean().item()}
+        distributed.broadcast_buffers(self.model)  # every rank validates the model rank 0 saves
+        flags = run_sharded(lambda xs, ys, ids: {
+            "clean": clean_correct(self.model, xs, ys),
+            "pgd": pgd_correct(self.model, xs, ys, a.eps, a.eps / 4, t.val_pgd_steps, seed=t.seed, indices=ids)},
+            x, y)
+        return {"val_clean": flags["clean"].float().mean().item(), "val_pgd": flags["pgd"].float().mean().item()}
 
     def fit(self) -> dict:
         t = self.cfg.train
@@ -147,13 +176,14 @@ class Trainer:
         summary: dict = {}
         while self.epoch < t.epochs:
             order = self.epoch_order(self.epoch)
-            sums: dict[str, float] = {}
-            count = 0
-            bar = tqdm(range(self.step_in_epoch, self.steps_per_epoch), disable=not t.progress, leave=False,
-                       desc=f"epoch {self.epoch + 1}/{t.epochs}", dynamic_ncols=True)
+            sums: dict[str, float] = self.partial_sums if self.step_in_epoch else {}
+            count = self.partial_count if self.step_in_epoch else 0
+            bar = tqdm(range(self.step_in_epoch, self.steps_per_epoch), leave=False, dynamic_ncols=True,
+                       disable=not (t.progress and distributed.is_main()),
+                       desc=f"epoch {self.epoch + 1}/{t.epochs}")
             for s in bar:
-                idx = order[s * t.batch_size:(s + 1) * t.batch_size]
-                logs = self.train_step(idx)
+                idx = distributed.shard(order[s * t.batch_size:(s + 1) * t.batch_size])
+                logs = distributed.mean_logs(self.train_step(idx))
                 for k, v in logs.items():
                     sums[k] = sums.get(k, 0.0) + float(v)
                 count += 1
@@ -161,6 +191,7 @@ class Trainer:
                 bar.set_postfix({k: f"{v / count:.3f}" for k, v in sums.items()}, refresh=False)
                 if t.checkpoint_every and self.global_step % t.checkpoint_every == 0 \
                         and self.step_in_epoch < self.steps_per_epoch:
+                    self.partial_sums, self.partial_count = sums, count
                     self.save("last.pt")
             bar.close()
             self.epoch, self.step_in_epoch = self.epoch + 1, 0
@@ -175,24 +206,57 @@ class Trainer:
             self.log_metrics(row)
             self.save("last.pt")
             summary = row
-            if t.progress:
-                shown = {k: (f"{v:.4f}" if isinstance(v, float) else v) for k, v in row.items()}
-                tqdm.write(" ".join(f"{k}={v}" for k, v in shown.items()))
+            if distributed.is_main():
+                tqdm.write(format_row(row))
+        distributed.barrier()  # rank 0's checkpoints are on disk before any rank reads them
         return {**summary, "best_epoch": self.best_epoch, "best_val_pgd": self.best_metric}
 
     def log_metrics(self, row: dict) -> None:
+        if not distributed.is_main():
+            return
         with open(self.run_dir / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
         path = self.run_dir / "metrics.csv"
-        rows = []
-        if path.exists():
-            with open(path) as f:
-                rows = list(csv.DictReader(f))
+        rows = read_csv_rows(path)
         rows.append({k: (f"{v:.6g}" if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()})
-        keys: list[str] = []
-        for r in rows:
-            keys += [k for k in r if k not in keys]
-        with open(path, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=keys)
-            w.writeheader()
-            w.writerows(rows)
+        write_csv_rows(path, rows)
+
+    def _truncate_metrics(self) -> None:
+        """Drop rows of epochs after the checkpoint (and torn lines): a resumed run logs them again."""
+        if not distributed.is_main():
+            return
+        jsonl = self.run_dir / "metrics.jsonl"
+        if jsonl.exists():
+            keep = [ln for ln in jsonl.read_text().splitlines() if _row_epoch(ln) <= self.epoch]
+            atomic_write_bytes("".join(ln + "\n" for ln in keep).encode(), jsonl)
+        path = self.run_dir / "metrics.csv"
+        if path.exists():
+            write_csv_rows(path, [r for r in read_csv_rows(path) if str(r.get("epoch", "")).isdigit()
+                                  and int(r["epoch"]) <= self.epoch])
+
+
+def _row_epoch(line: str) -> float:
+    """The epoch of a metrics.jsonl line (infinity for a torn or foreign line, so it is dropped)."""
+    try:
+        return int(json.loads(line)["epoch"])
+    except (ValueError, KeyError, TypeError):
+        return math.inf
+
+
+def read_csv_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    with open(path, newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def write_csv_rows(path: Path, rows: list[dict]) -> None:
+    """Rewrite the CSV atomically with the union of the rows' columns (a kill never leaves half a file)."""
+    keys: list[str] = []
+    for r in rows:
+        keys += [k for k in r if k not in keys]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=keys)
+    w.writeheader()
+    w.writerows(rows)
+    atomic_write_bytes(buf.getvalue().encode(), path)

@@ -1,0 +1,78 @@
+"""Config validation and CLI behaviour: one-line errors with exit code 2, overrides, presets."""
+
+from __future__ import annotations
+
+import pytest
+
+from advdpnp.cli import main
+from advdpnp.config import load_config
+from advdpnp.errors import ConfigError, UserError
+
+
+def test_defaults_are_the_digits_adv_dpnp_job():
+    cfg = load_config()
+    assert cfg.data.name == "digits" and cfg.method["name"] == "adv_dpnp" and cfg.model.head == "prototype"
+    assert cfg.attack.eps == 0.2
+
+
+def test_dotted_overrides_are_typed():
+    cfg = load_config(None, ["train.epochs=3", "attack.eps=0.1", "method.lambda_pos=0", "data.flip=true",
+                             "train.milestones=[2, 3]"])
+    assert cfg.train.epochs == 3 and cfg.attack.eps == 0.1 and cfg.method["lambda_pos"] == 0.0
+    assert cfg.data.flip is True and cfg.train.milestones == [2, 3]
+
+
+@pytest.mark.parametrize("override,field", [
+    ("train.epochs=0", "train.epochs"),
+    ("train.epochs=abc", "train.epochs"),
+    ("attack.eps=-0.1", "attack.eps"),
+    ("model.logits=euclid", "model.logits"),
+    ("train.bogus=1", "train.bogus"),
+    ("method.name=nope", "method.name"),
+    ("method.lambda_pos=-1", "method.lambda_pos"),
+    ("method.unknown_option=1", "method.unknown_option"),
+    ("data.val_fraction=1.5", "data.val_fraction"),
+])
+def test_bad_values_name_the_field(override, field):
+    with pytest.raises(ConfigError) as e:
+        load_config(None, [override])
+    assert field in str(e.value) and "\n" not in str(e.value)
+
+
+def _run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["train", "train.epochs=0"], "train.epochs"),
+    (["train", "method.name=magic"], "unknown method"),
+    (["train", "data.name=fashion-mnist", "data.root=/nonexistent/folder"], "fashion-mnist"),
+    (["train", "data.name=cifar10", "data.root=/nonexistent/folder"], "cifar10"),
+    (["train", "model.arch=resnet9000"], "unknown model"),
+    (["train", "no/such/preset.yaml"], "config not found"),
+    (["eval", "/nonexistent/run"], "no run directory"),
+])
+def test_cli_errors_are_one_line_with_exit_code_2(capsys, argv, needle):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    assert needle in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_method_needing_prototypes_refuses_a_linear_head(capsys):
+    code, _, err = _run(capsys, "train", "model.head=linear")
+    assert code == 2 and "model.head" in err
+
+
+def test_methods_command_lists_methods_and_presets(capsys):
+    code, out, _ = _run(capsys, "methods")
+    assert code == 0
+    for name in ("adv_dpnp", "dpnp", "standard", "pgd_at", "quick/digits-adv_dpnp"):
+        assert name in out
+
+
+def test_user_error_is_an_exception_hierarchy():
+    assert issubclass(ConfigError, UserError)

@@ -1,0 +1,141 @@
+"""Two-process CPU (gloo) training and evaluation: ranks stay identical and match one process."""
+
+from __future__ import annotations
+
+import os
+import socket
+from pathlib import Path
+
+import pytest
+import torch
+import torch.distributed as dist
+import torch.multiprocessing as mp
+
+from advdpnp.config import load_config
+from advdpnp.errors import ConfigError
+from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
+from advdpnp.evaluate.sharded import run_sharded
+from advdpnp.models.classifier import build_model
+from advdpnp.train import distributed
+from advdpnp.train.trainer import Trainer
+
+BASE = ["train.epochs=1", "train.progress=false", "train.val_points=40", "train.val_pgd_steps=2",
+        "attack.steps=2", "data.train_subset=128", "data.test_subset=64", "train.batch_size=32",
+        "train.threads=1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _worker(rank: int, world: int, port: int, fn, args) -> None:
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
+                      LOCAL_RANK=str(rank))
+    torch.set_num_threads(1)
+    distributed.init_from_env(torch.device("cpu"))
+    try:
+        fn(*args)
+    finally:
+        dist.destroy_process_group()
+
+
+def _spawn(fn, *args, world: int = 2) -> None:
+    mp.spawn(_worker, args=(world, _free_port(), fn, args), nprocs=world, join=True)
+
+
+ADV_DPNP = BASE + ["model.arch=small_cnn", "method.name=adv_dpnp"]
+# No BatchNorm, no random start, no augmentation: the only difference is how the batch is split.
+MLP_PGD_AT = BASE + ["model.arch=mlp", "model.head=linear", "method.name=pgd_at", "attack.random_start=none"]
+
+
+def _train(overrides: list[str], run_dir: Path, out: Path) -> None:
+    """Train and save this rank's parameters (the checkpoint only comes from rank 0)."""
+    trainer = Trainer(load_config(None, overrides), run_dir)
+    trainer.fit()
+    torch.save({k: v.detach().clone() for k, v in trainer.model.state_dict().items()},
+               out / f"rank{distributed.rank()}.pt")
+
+
+def _flags(data: Path, out: Path) -> None:
+    """Sharded clean + PGD flags on an uneven split (37 points over 2 ranks)."""
+    model, x, y = torch.load(data, weights_only=False)
+    flags = run_sharded(lambda xs, ys, ids: {
+        "clean": clean_correct(model, xs, ys),
+        "pgd": pgd_correct(model, xs, ys, 0.2, 0.05, 3, batch_size=8, seed=5, indices=ids)}, x, y)
+    torch.save(flags, out / f"flags{distributed.rank()}.pt")
+
+
+def _uneven_batch(out: Path) -> None:
+    try:
+        Trainer(load_config(None, BASE + ["train.batch_size=33"]), out / "run")
+    except ConfigError as e:
+        (out / f"error{distributed.rank()}.txt").write_text(str(e))
+
+
+def _all_jobs(root: str) -> None:
+    """Everything the tests check, in one spawn (process start-up dominates the cost)."""
+    root_ = Path(root)
+    for name, overrides in (("adv_dpnp", ADV_DPNP), ("mlp", MLP_PGD_AT)):
+        (root_ / name).mkdir(exist_ok=True)
+        _train(overrides, root_ / name / "run", root_ / name)
+    _flags(root_ / "model.pt", root_)
+    _uneven_batch(root_)
+
+
+@pytest.fixture(scope="module")
+def two_ranks(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dist")
+    torch.manual_seed(0)
+    model = build_model("small_cnn", 1, 8, 10).eval()
+    x, y = torch.rand(37, 1, 8, 8), torch.randint(0, 10, (37,))
+    torch.save((model, x, y), root / "model.pt")
+    _spawn(_all_jobs, str(root))
+    return root
+
+
+def test_ranks_stay_identical_and_rank0_writes_plain_checkpoints(two_ranks):
+    r0, r1 = (torch.load(two_ranks / "adv_dpnp" / f"rank{r}.pt") for r in (0, 1))
+    assert "head.weight" in r0  # the prototypes' directions V
+    for k in r0:
+        assert torch.equal(r0[k], r1[k]), k
+    run = two_ranks / "adv_dpnp" / "run"
+    ckpt = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert ckpt["global_step"] == 4  # 128 points / global batch 32
+    assert not any(k.startswith("module.") for k in ckpt["model"])
+    for k, v in ckpt["model"].items():
+        assert torch.equal(v, r0[k]), k
+    assert len((run / "metrics.jsonl").read_text().splitlines()) == 1
+
+
+def test_two_processes_equal_one_process_on_the_same_global_batch(two_ranks, tmp_path):
+    single = Trainer(load_config(None, MLP_PGD_AT), tmp_path / "run")
+    init = {k: v.clone() for k, v in single.model.state_dict().items()}
+    single.fit()
+    two = torch.load(two_ranks / "mlp" / "rank0.pt")
+    for k, v in single.model.state_dict().items():
+        torch.testing.assert_close(two[k], v, rtol=1e-4, atol=1e-5)
+    for k, v in single.model.named_parameters():
+        assert not torch.allclose(init[k], v), k  # training moved it: the equality is not vacuous
+
+
+def test_sharded_flags_equal_single_process_flags(two_ranks):
+    model, x, y = torch.load(two_ranks / "model.pt", weights_only=False)
+    ref = {"clean": clean_correct(model, x, y), "pgd": pgd_correct(model, x, y, 0.2, 0.05, 3, seed=5)}
+    assert ref["clean"].any() and not torch.equal(ref["clean"], ref["pgd"])  # PGD flips some flags
+    for r in (0, 1):
+        got = torch.load(two_ranks / f"flags{r}.pt")
+        for k in ref:
+            assert got[k].dtype == torch.bool and torch.equal(got[k], ref[k]), k
+
+
+def test_global_batch_must_split_evenly(two_ranks):
+    for r in (0, 1):
+        assert "divisible" in (two_ranks / f"error{r}.txt").read_text()
+
+
+def test_amp_on_cpu_is_refused(tmp_path):
+    cfg = load_config(None, BASE + ["train.amp=bf16", "train.device=cpu"])
+    with pytest.raises(ConfigError, match="train.amp"):
+        Trainer(cfg, tmp_path / "run")
