@@ -10,10 +10,12 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+import torch.nn.functional as F
 
 from advdpnp.config import load_config
 from advdpnp.errors import ConfigError
-from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
+from advdpnp.attacks import pgd
+from advdpnp.evaluate.accuracy import clean_correct, pgd_correct, sample_seeds
 from advdpnp.evaluate.sharded import run_sharded
 from advdpnp.models.classifier import build_model
 from advdpnp.train import distributed
@@ -61,10 +63,17 @@ def _train(overrides: list[str], run_dir: Path, out: Path) -> None:
 def _flags(data: Path, out: Path) -> None:
     """Sharded clean + PGD flags on an uneven split (37 points over 2 ranks)."""
     model, x, y = torch.load(data, weights_only=False)
-    flags = run_sharded(lambda xs, ys, ids: {
-        "clean": clean_correct(model, xs, ys),
-        "pgd": pgd_correct(model, xs, ys, 0.2, 0.05, 3, batch_size=8, seed=5, indices=ids)}, x, y)
-    torch.save(flags, out / f"flags{distributed.rank()}.pt")
+    torch.save(run_sharded(lambda xs, ys, ids: _per_sample(model, xs, ys, ids, batch_size=8), x, y),
+               out / f"flags{distributed.rank()}.pt")
+
+
+def _per_sample(model, x, y, ids, batch_size=256) -> dict[str, torch.Tensor]:
+    """Flags plus a float that depends on each sample's random start (the loss at its PGD point)."""
+    x_adv = pgd(model, x, y, 0.2, 0.05, 3, sample_seeds=sample_seeds(ids, 5))
+    with torch.no_grad():
+        adv_loss = F.cross_entropy(model(x_adv), y, reduction="none")
+    return {"clean": clean_correct(model, x, y), "adv_loss": adv_loss,
+            "pgd": pgd_correct(model, x, y, 0.2, 0.05, 3, batch_size=batch_size, seed=5, indices=ids)}
 
 
 def _uneven_batch(out: Path) -> None:
@@ -77,6 +86,7 @@ def _uneven_batch(out: Path) -> None:
 def _all_jobs(root: str) -> None:
     """Everything the tests check, in one spawn (process start-up dominates the cost)."""
     root_ = Path(root)
+    torch.save(distributed.shard(torch.arange(32)), root_ / f"shard{distributed.rank()}.pt")
     for name, overrides in (("adv_dpnp", ADV_DPNP), ("mlp", MLP_PGD_AT)):
         (root_ / name).mkdir(exist_ok=True)
         _train(overrides, root_ / name / "run", root_ / name)
@@ -122,12 +132,21 @@ def test_two_processes_equal_one_process_on_the_same_global_batch(two_ranks, tmp
 
 def test_sharded_flags_equal_single_process_flags(two_ranks):
     model, x, y = torch.load(two_ranks / "model.pt", weights_only=False)
-    ref = {"clean": clean_correct(model, x, y), "pgd": pgd_correct(model, x, y, 0.2, 0.05, 3, seed=5)}
-    assert ref["clean"].any() and not torch.equal(ref["clean"], ref["pgd"])  # PGD flips some flags
+    ref = _per_sample(model, x, y, torch.arange(len(y)))
+    with torch.no_grad():
+        clean_loss = F.cross_entropy(model(x), y, reduction="none")
+    assert (ref["adv_loss"] > clean_loss).all()  # the attack did something, from per-sample starts
     for r in (0, 1):
         got = torch.load(two_ranks / f"flags{r}.pt")
-        for k in ref:
-            assert got[k].dtype == torch.bool and torch.equal(got[k], ref[k]), k
+        assert torch.equal(got["clean"], ref["clean"]) and torch.equal(got["pgd"], ref["pgd"])
+        assert got["pgd"].dtype == torch.bool
+        torch.testing.assert_close(got["adv_loss"], ref["adv_loss"], rtol=1e-5, atol=1e-6)
+
+
+def test_each_rank_takes_a_disjoint_half_of_the_global_batch(two_ranks):
+    parts = [torch.load(two_ranks / f"shard{r}.pt") for r in (0, 1)]
+    assert [len(p) for p in parts] == [16, 16]
+    assert torch.equal(torch.cat(parts), torch.arange(32))
 
 
 def test_global_batch_must_split_evenly(two_ranks):

@@ -69,7 +69,7 @@ def runs(tmp_path):
 def test_main_table_numbers_counts_and_gaps(runs):
     table = main_table([load_record(r) for r in runs])
     rows = {row[0]: dict(zip(table.header, row)) for row in table.strings()}
-    full, quick, bare = rows["adv_dpnp"], rows["standard (std-quick)"], rows["? (only_metrics)"]
+    full, quick, bare = rows["adv_dpnp"], rows["standard (std-quick)"], rows["only_metrics"]
     assert full["clean"] == "85.3 (n=200)"
     assert full["PGD-20"] == "62.3 (n=200)"
     assert full["AutoAttack"] == "55.0 (n=100, variant: custom (apgd-ce, apgd-t))"

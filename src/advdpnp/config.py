@@ -245,7 +245,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
 
 
 def load_yaml_tree(path: Path, _seen: tuple = ()) -> dict:
-    """Read a preset; a `base: other.yaml` key (relative path) is merged underneath it."""
+    """Read a preset; a `base: other.yaml` key (relative path) is merged underneath it.
+
+    A preset that names a different `method.name` than its base starts from that method's defaults
+    (the base's method options belong to the base's method).
+    """
     if not path.is_file():
         raise UserError(f"config file not found: {path}")
     if path.resolve() in _seen:
@@ -258,8 +262,16 @@ def load_yaml_tree(path: Path, _seen: tuple = ()) -> dict:
         raise UserError(f"config {path} must be a mapping of sections")
     base = tree.pop("base", None)
     if base is not None:
-        tree = _deep_merge(load_yaml_tree(path.parent / base, _seen + (path.resolve(),)), tree)
+        parent = load_yaml_tree(path.parent / base, _seen + (path.resolve(),))
+        if _method_name(tree) not in (None, _method_name(parent)):
+            parent.pop("method", None)  # another method: the base's method options do not apply to it
+        tree = _deep_merge(parent, tree)
     return tree
+
+
+def _method_name(tree: dict) -> Any:
+    method = tree.get("method")
+    return method.get("name") if isinstance(method, dict) else None
 
 
 def save_config(cfg: Config, path: Path) -> None:

@@ -84,10 +84,11 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: f
         else:
             raise ValueError(f"random_start must be uniform, normal or none, got {random_start!r}")
         x_adv = (x + delta).clamp_(0.0, 1.0)
+        lo, hi = x - eps, x + eps  # the L-inf ball, computed once
         for _ in range(steps):
             x_adv.requires_grad_(True)
             grad, = torch.autograd.grad(objective(model(x_adv), y, clean_logp), x_adv)
-            with torch.no_grad():
-                x_adv = x_adv + alpha * grad.sign()
-                x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp_(0.0, 1.0)
-    return x_adv.detach()
+            # In place: the step's graph is freed, so x_adv and grad can be reused as buffers.
+            x_adv = x_adv.detach_().add_(grad.sign_(), alpha=alpha)
+            x_adv = torch.clamp(x_adv, lo, hi, out=x_adv).clamp_(0.0, 1.0)
+    return x_adv

@@ -1,4 +1,4 @@
-"""`advdpnp eval RUN_DIR|CKPT`: clean and PGD-20 accuracy on the test split -> results.json."""
+"""`advdpnp eval RUN_DIR|CKPT --suite quick|paper|full`: robustness suite on the test split -> results.json."""
 
 from __future__ import annotations
 
@@ -8,47 +8,145 @@ from pathlib import Path
 from ._common import write_json
 
 NAME = "eval"
-HELP = "evaluate a trained run on the test split (clean, PGD) and write results.json"
+HELP = "evaluate a trained run on the test split (attack suite, masking checks, corruptions) -> results.json"
 ORDER = 20
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="RUN_DIR|CKPT")
+    p.add_argument("--suite", choices=("quick", "paper", "full"), default="quick",
+                   help="quick: clean, FGSM, PGD-20; paper: + CW-inf, AutoAttack (APGD-CE + APGD-T), adaptive "
+                        "prototype attacks, masking checks, eps curve; full: paper with AutoAttack standard")
     p.add_argument("--checkpoint", choices=("best", "last"), default="best",
                    help="which checkpoint of a run directory (best = chosen on validation PGD)")
-    p.add_argument("--n", type=int, help="number of test points (default: all)")
+    p.add_argument("--n", type=int, help="number of test points, the first n of the split (default: all)")
     p.add_argument("--eps", type=float, help="L-inf radius (default: the run's training eps)")
+    p.add_argument("--aa-variant", choices=("custom", "standard"),
+                   help="AutoAttack variant (default: custom for paper, standard for full)")
+    p.add_argument("--transfer-from", metavar="RUN_DIR", help="standard model for the transfer check "
+                   "(default: train one of the same architecture into RUN_DIR/transfer_source)")
+    p.add_argument("--transfer-epochs", type=int, default=5,
+                   help="epochs of that standard source model (0: skip the transfer check)")
+    p.add_argument("--check-points", type=int, default=200, help="points for the costly masking checks")
+    p.add_argument("--square-queries", type=int, default=1000, help="query budget of the Square check")
+    p.add_argument("--corruptions", metavar="DIR", help="folder of CIFAR-10-C/-100-C style .npy files "
+                   "(official, or made by `advdpnp corrupt`)")
+    p.add_argument("--batch-size", type=int, help="evaluation batch size (default: the run's eval.batch_size)")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", help="dataset folder if it moved since training")
     p.add_argument("--out", help="results file (default: RUN_DIR/results.json)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def _check(args: argparse.Namespace) -> None:
+    from ..errors import UserError
+
+    for name in ("n", "batch_size", "check_points", "square_queries", "threads", "transfer_epochs"):
+        v = getattr(args, name)
+        low = 0 if name in ("threads", "transfer_epochs") else 1
+        if v is not None and v < low:
+            raise UserError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
+    if args.eps is not None and args.eps < 0:
+        raise UserError(f"--eps must be >= 0, got {args.eps}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
-    from ..evaluate.basic import evaluate_basic, format_table
+    import torch
+
+    from ..attacks.adaptive import class_centroids
+    from ..evaluate.basic import format_table
+    from ..evaluate.curves import plot_curve
     from ..evaluate.load import load_run
+    from ..evaluate.suite import SuiteParams, run_suite
+    from ..train.checkpoint import safe_load
     from .train import run_metadata
 
-    if args.n is not None and args.n < 1:
-        raise UserError(f"--n must be >= 1, got {args.n}")
-    if args.eps is not None and args.eps < 0:
-        raise UserError(f"--eps must be >= 0, got {args.eps}")
-    from ..train import distributed
+    _check(args)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    cfg, model, data, ckpt = load_run(args.target, args.checkpoint, args.device, args.data_root)
+    is_dir = Path(args.target).is_dir()
+    run_dir = Path(args.target) if is_dir else ckpt.parent.parent
+    out = Path(args.out) if args.out else run_dir / "results.json"
+    e = cfg.eval
+    n = min(args.n or e.n or len(data.test_y), len(data.test_y))
+    x, y = data.test_x[:n], data.test_y[:n]
+    eps = args.eps if args.eps is not None else cfg.attack.eps
+    params = SuiteParams(eps=eps, suite=args.suite, steps=e.pgd_steps, alpha=e.pgd_alpha, restarts=e.pgd_restarts,
+                         seed=e.seed, batch_size=args.batch_size or e.batch_size, aa_variant=args.aa_variant,
+                         check_points=args.check_points, square_queries=args.square_queries,
+                         progress=not args.no_progress)
+    params.aa_state = out.parent / f".autoattack-{ckpt.stem}-{params.variant}-eps{eps:g}-n{n}.state.json"
+    centroids = transfer = None
+    if args.suite != "quick":
+        if not model.has_prototypes:
+            centroids = class_centroids(model, data.train_x, data.train_y, data.num_classes, params.batch_size)
+        transfer = _transfer_source(args, cfg, run_dir, model.mean.device)
+    results = {"dataset": data.name, "split": "test", "n": n, "threat_model": "Linf", "eps": eps}
+    results.update(run_metadata(cfg, args.checkpoint if is_dir else str(ckpt), safe_load(ckpt)["epoch"]))
+    results["suite"] = args.suite
+    results.update(run_suite(model, x, y, params, torch.arange(n), centroids, transfer))
+    if "eps_curve" in results:
+        png = plot_curve(results["eps_curve"], out.parent / f"eps_curve-{ckpt.stem}.png",
+                         f"{cfg.method['name']} {data.name}: PGD-{params.steps} accuracy vs eps (n={n})")
+        results["eps_curve"]["png"] = png.name
+    if args.corruptions:
+        from ..evaluate.corruptions import evaluate_corruptions
 
-    device = distributed.init_device(args.device)  # under torchrun the test set is sharded across ranks
-    cfg, model, data, ckpt = load_run(args.target, args.checkpoint, str(device), args.data_root)
-    if args.eps is not None:
-        cfg.attack.eps = args.eps
-    from ..train.checkpoint import safe_load
-
-    results = evaluate_basic(model, data, cfg, args.n)
-    results.update(run_metadata(cfg, args.checkpoint if Path(args.target).is_dir() else str(ckpt),
-                                safe_load(ckpt)["epoch"]))
-    out = Path(args.out) if args.out else (Path(args.target) if Path(args.target).is_dir()
-                                           else ckpt.parent.parent) / "results.json"
-    if not distributed.is_main():
-        return 0
+        results["corruptions"] = evaluate_corruptions(model, Path(args.corruptions), data.name, args.n,
+                                                      batch_size=params.batch_size, device=model.mean.device,
+                                                      progress=not args.no_progress)
     write_json(results, out)
+    params.aa_state.unlink(missing_ok=True)  # finished: the results hold everything the state did
     print(format_table(results))
+    print(_summary(results))
     print(f"written {out}")
     return 0
+
+
+def _transfer_source(args: argparse.Namespace, cfg, run_dir: Path, device):
+    """The standard model for the transfer check: given, cached, or trained briefly now."""
+    from ..evaluate.load import load_checkpoint_model
+
+    if args.transfer_from:
+        from ..paths import find_checkpoint
+
+        return load_checkpoint_model(find_checkpoint(args.transfer_from, "last"), device)[1]
+    if args.transfer_epochs == 0:
+        return None
+    src_dir = run_dir / "transfer_source"
+    last = src_dir / "checkpoints" / "last.pt"
+    if not last.is_file():
+        import copy
+
+        from ..methods import validate_method_options
+        from ..train.trainer import Trainer
+
+        src = copy.deepcopy(cfg)
+        src.method = validate_method_options({"name": "standard"})
+        src.model.head = "linear"
+        src.train.epochs = args.transfer_epochs
+        src.train.progress = not args.no_progress
+        src.name = "transfer_source"
+        print(f"training a standard {cfg.model.arch} for {args.transfer_epochs} epochs as transfer source "
+              f"-> {src_dir}")
+        Trainer(src, src_dir).fit()
+    return load_checkpoint_model(last, device)[1]
+
+
+def _summary(results: dict) -> str:
+    lines = [f"worst case over {', '.join(results['worst_case']['attacks'])}: "
+             f"{100 * results['worst_case']['accuracy']:.2f} % (n={results['worst_case']['n']})"]
+    aa = results["attacks"].get("autoattack")
+    if aa:
+        lines.append(f"AutoAttack variant: {aa['variant']} ({' + '.join(aa['components'])}) on {aa['n']} points")
+    for name, why in results.get("skipped", {}).items():
+        lines.append(f"skipped {name}: {why}")
+    for name, c in results.get("masking_checks", {}).items():
+        lines.append(f"masking check {name}: {c['verdict'].upper()} - {c['evidence']}")
+    if "corruptions" in results:
+        c = results["corruptions"]
+        lines.append(f"corruptions ({c['source']}, n={c['n']} per severity): mean {100 * c['mean']:.2f} %"
+                     + (f"; missing {', '.join(c['missing'])}" if c["missing"] else ""))
+    return "\n".join(lines)

@@ -13,6 +13,7 @@ ORDER = 40
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--options", action="store_true", help="also list each method's options with defaults")
+    p.add_argument("filter", nargs="?", default="", help="only presets whose path contains this text (e.g. quick)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -32,10 +33,14 @@ def run(args: argparse.Namespace) -> int:
                 print(f"      {f.name} = {f.default!r}  {f.metadata.get('help', '')}")
     print("presets (advdpnp train PRESET):")
     root = configs_dir()
-    for path in sorted(root.rglob("*.yaml")):
+    # Files starting with "_" are shared bases that other presets name with `base:`, not jobs.
+    presets = {str(p.relative_to(root).with_suffix("")): p for p in sorted(root.rglob("*.yaml"))
+               if not p.name.startswith("_") and args.filter in str(p.relative_to(root))}
+    width = max(map(len, presets), default=0)
+    for name, path in presets.items():
         tree = yaml.safe_load(path.read_text()) or {}
         desc = tree.get("description", "") if isinstance(tree, dict) else ""
-        print(f"  {str(path.relative_to(root).with_suffix('')):<40} {desc}")
+        print(f"  {name:<{width}}  {desc}")
     print("models:")
     for name in MODELS.names():
         print(f"  {name:<18} {MODELS.help(name)}")

@@ -51,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
         distributed.init_device(cfg.train.device)  # under torchrun: rank 0 picks the run directory
         run_dir = distributed.broadcast_object(Path(args.run_dir) if args.run_dir
                                                else new_run_dir(cfg.out_dir, cfg.name))
-        lock = RunLock(run_dir).acquire()  # noqa: F841 - a second training here fails naming our PID
+        if run_dir.is_dir():  # under the lock, so a run still training is reported by its PID
+            lock = RunLock(run_dir).acquire()  # noqa: F841
         if (run_dir / "checkpoints").is_dir() and any((run_dir / "checkpoints").glob("*.pt")):
             raise UserError(f"run directory {run_dir} already holds a run; continue it with "
                             f"`advdpnp train --resume {run_dir}` or choose another --run-dir")
@@ -80,7 +81,7 @@ def _resumed_config(last: Path) -> Config:
     from ..methods import validate_method_options
     from ..train.checkpoint import load_latest
 
-    cfg = build_dataclass(Config, load_latest(last, warn=False)[0]["config"])
+    cfg = build_dataclass(Config, load_latest(last)[0]["config"])
     cfg.method = validate_method_options(cfg.method)
     return cfg
 

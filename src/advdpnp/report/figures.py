@@ -73,7 +73,7 @@ def embedding_figure(z: torch.Tensor, z_adv: torch.Tensor, y: torch.Tensor, anch
     labels = y.cpu().numpy()
     many = k > 10
     with plt.rc_context(_rc()):
-        fig, axes = plt.subplots(1, 2, figsize=(13, 6), sharex=True, sharey=True)
+        fig, axes = plt.subplots(1, 2, figsize=(13, 6), sharex=True, sharey=True, layout="constrained")
         for ax, (name, xy) in zip(axes, parts.items()):
             if many:
                 sc = ax.scatter(xy[:, 0], xy[:, 1], c=labels, cmap="viridis", s=10, alpha=0.7)
@@ -85,7 +85,7 @@ def embedding_figure(z: torch.Tensor, z_adv: torch.Tensor, y: torch.Tensor, anch
                                label=f"class {c}")
             for (ax_x, ax_y), c in zip(anchor_xy, anchor_cls):
                 col = _style(c)[0] if not many else "white"
-                ax.scatter([ax_x], [ax_y], marker="*", s=420, color=col, edgecolor="black", linewidth=1.5,
+                ax.scatter([ax_x], [ax_y], marker="*", s=200 if many else 420, color=col, edgecolor="black", linewidth=1.5,
                            zorder=5)
                 if k <= 20:
                     ax.annotate(str(c), (ax_x, ax_y), xytext=(7, 7), textcoords="offset points",
@@ -100,10 +100,9 @@ def embedding_figure(z: torch.Tensor, z_adv: torch.Tensor, y: torch.Tensor, anch
             axes[1].legend(handles=[star], loc="best")
         else:
             handles, names = axes[0].get_legend_handles_labels()
-            fig.legend(handles + [star], names + [anchor_label], loc="center left", bbox_to_anchor=(1.0, 0.5),
-                       markerscale=1.5, title="legend")
+            fig.legend(handles + [star], names + [anchor_label], loc="outside right center", markerscale=1.5,
+                       title="legend")
         fig.suptitle(title)
-        fig.tight_layout()
         return _save(fig, path)
 
 

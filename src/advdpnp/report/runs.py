@@ -22,13 +22,14 @@ class RunRecord:
     metrics: list[dict] = field(default_factory=list)
 
     @property
-    def method(self) -> str:
-        return str(self.results.get("method") or self.latent.get("method") or "?")
+    def method(self) -> str | None:
+        return self.results.get("method") or self.latent.get("method")
 
     @property
     def label(self) -> str:
         """Row label: the method, plus the run name when it says something else."""
-        return self.method if self.name == self.method else f"{self.method} ({self.name})"
+        return self.method if self.name == self.method else (
+            f"{self.method} ({self.name})" if self.method else self.name)
 
     @property
     def features_path(self) -> Path:

@@ -16,6 +16,7 @@ import logging
 import os
 import pickle
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -119,11 +120,10 @@ def verify(path: Path) -> None:
 
 
 def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
-    # torch's weights_only refusal names the offending global on a line of its own
-    named = [ln for ln in lines if "Unsupported global" in ln or "Unsupported operand" in ln]
-    return ((named or lines or [type(e).__name__])[0])[:200]
+    text = " ".join(str(e).split())
+    # torch's weights_only refusal names the offending global; keep that, not its advice
+    named = re.search(r"Unsupported (global|operand)[^.]*?(GLOBAL \S+|\S+)(?= was|$)", text)
+    return (named.group(0) if named else text or type(e).__name__)[:200]
 
 
 def safe_load(path: Path, map_location: str | torch.device = "cpu") -> dict:
@@ -143,8 +143,12 @@ def safe_load(path: Path, map_location: str | torch.device = "cpu") -> dict:
 
 
 def load_latest(path: Path, map_location: str | torch.device = "cpu",
-                warn: bool = True) -> tuple[dict, Path]:
-    """`path`, or its previous version (with a warning) when `path` is missing or corrupt."""
+                repair: bool = False) -> tuple[dict, Path]:
+    """`path`, or its previous version when `path` is missing or corrupt.
+
+    With `repair` (a resuming trainer) the fallback is announced with a warning and the bad file is
+    moved aside to `NAME.corrupt`, so the next save cannot rotate it over the good previous one.
+    """
     path = Path(path)
     try:
         return safe_load(path, map_location), path
@@ -161,8 +165,11 @@ def load_latest(path: Path, map_location: str | torch.device = "cpu",
         state = safe_load(prev, map_location)
     except UserError as e2:
         raise CorruptCheckpoint(f"{problem}; the previous checkpoint is unusable too: {e2}") from None
-    if warn:
+    if repair:
         log.warning("warning: %s; using the previous good checkpoint %s", problem, prev)
+        if path.exists():
+            os.replace(path, path.with_name(f"{path.name}.corrupt"))
+            sidecar_path(path).unlink(missing_ok=True)
     return state, prev
 
 

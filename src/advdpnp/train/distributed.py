@@ -100,6 +100,9 @@ def wrap_ddp(module: nn.Module, device: torch.device, sync_bn: bool = False) -> 
     if not is_distributed():
         return module
     if sync_bn:
+        if device.type != "cuda":
+            raise ConfigError("train.sync_bn", sync_bn, "needs CUDA devices (torch's SyncBatchNorm has no CPU "
+                              "kernel); on CPU each rank keeps its own BatchNorm statistics")
         nn.SyncBatchNorm.convert_sync_batchnorm(module)
     ids = [device.index] if device.type == "cuda" else None
     return nn.parallel.DistributedDataParallel(module, device_ids=ids)

@@ -65,7 +65,6 @@ class Trainer:
 
     def __init__(self, cfg: Config, run_dir: Path, resume: bool = False) -> None:
         self.cfg, self.run_dir = cfg, Path(run_dir)
-        self.lock = RunLock(self.run_dir).acquire()  # one training per run directory
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
@@ -87,6 +86,7 @@ class Trainer:
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.best_metric, self.best_epoch = -1.0, -1
         self.partial_sums, self.partial_count = {}, 0  # running train metrics of an unfinished epoch
+        self.lock = RunLock(self.run_dir).acquire()  # one training per run directory
         self.ckpt_dir = self.run_dir / "checkpoints"
         self.ckpt_dir.mkdir(parents=True, exist_ok=True)
         if resume:
@@ -111,7 +111,7 @@ class Trainer:
         }
 
     def _load(self, path: Path) -> None:
-        state, _ = load_latest(path, self.device)  # falls back to last.prev.pt when last.pt is corrupt
+        state, _ = load_latest(path, self.device, repair=True)  # last.prev.pt if last.pt is bad
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
