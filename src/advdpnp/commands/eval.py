@@ -59,13 +59,15 @@ def run(args: argparse.Namespace) -> int:
     from ..evaluate.curves import plot_curve
     from ..evaluate.load import load_run
     from ..evaluate.suite import SuiteParams, run_suite
-    from ..train.checkpoint import safe_load
+    from ..evaluate.load import checkpoint_epoch
+    from ..train import distributed
     from .train import run_metadata
 
     _check(args)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg, model, data, ckpt = load_run(args.target, args.checkpoint, args.device, args.data_root)
+    device = distributed.init_device(args.device)  # under torchrun the suite's attacks are sharded
+    cfg, model, data, ckpt = load_run(args.target, args.checkpoint, str(device), args.data_root)
     is_dir = Path(args.target).is_dir()
     run_dir = Path(args.target) if is_dir else ckpt.parent.parent
     out = Path(args.out) if args.out else run_dir / "results.json"
@@ -76,18 +78,19 @@ def run(args: argparse.Namespace) -> int:
     params = SuiteParams(eps=eps, suite=args.suite, steps=e.pgd_steps, alpha=e.pgd_alpha, restarts=e.pgd_restarts,
                          seed=e.seed, batch_size=args.batch_size or e.batch_size, aa_variant=args.aa_variant,
                          check_points=args.check_points, square_queries=args.square_queries,
-                         progress=not args.no_progress)
-    params.aa_state = out.parent / f".autoattack-{ckpt.stem}-{params.variant}-eps{eps:g}-n{n}.state.json"
+                         progress=not args.no_progress and distributed.is_main())
+    rank_tag = f"-rank{distributed.rank()}" if distributed.rank() else ""  # one AutoAttack state per rank
+    params.aa_state = out.parent / f".autoattack-{ckpt.stem}-{params.variant}-eps{eps:g}-n{n}{rank_tag}.state.json"
     centroids = transfer = None
     if args.suite != "quick":
         if not model.has_prototypes:
             centroids = class_centroids(model, data.train_x, data.train_y, data.num_classes, params.batch_size)
         transfer = _transfer_source(args, cfg, run_dir, model.mean.device)
     results = {"dataset": data.name, "split": "test", "n": n, "threat_model": "Linf", "eps": eps}
-    results.update(run_metadata(cfg, args.checkpoint if is_dir else str(ckpt), safe_load(ckpt)["epoch"]))
+    results.update(run_metadata(cfg, args.checkpoint if is_dir else str(ckpt), checkpoint_epoch(ckpt)))
     results["suite"] = args.suite
     results.update(run_suite(model, x, y, params, torch.arange(n), centroids, transfer))
-    if "eps_curve" in results:
+    if "eps_curve" in results and distributed.is_main():
         png = plot_curve(results["eps_curve"], out.parent / f"eps_curve-{ckpt.stem}.png",
                          f"{cfg.method['name']} {data.name}: PGD-{params.steps} accuracy vs eps (n={n})")
         results["eps_curve"]["png"] = png.name
@@ -97,6 +100,9 @@ def run(args: argparse.Namespace) -> int:
         results["corruptions"] = evaluate_corruptions(model, Path(args.corruptions), data.name, args.n,
                                                       batch_size=params.batch_size, device=model.mean.device,
                                                       progress=not args.no_progress)
+    if not distributed.is_main():
+        params.aa_state.unlink(missing_ok=True)
+        return 0
     write_json(results, out)
     params.aa_state.unlink(missing_ok=True)  # finished: the results hold everything the state did
     print(format_table(results))

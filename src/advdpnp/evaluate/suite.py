@@ -24,6 +24,7 @@ from ..data.augment import to_float
 from . import masking_checks as mc
 from .accuracy import clean_correct, pgd_correct, sample_seeds
 from .curves import DEFAULT_FACTORS, curve_eps, eps_curve
+from .sharded import run_sharded
 
 SUITES = ("quick", "paper", "full")
 #: Attacks that see gradients; the black-box and transfer checks compare against their worst case.
@@ -63,10 +64,15 @@ class SuiteParams:
 
 def _batched(fn: Callable, x: torch.Tensor, y: torch.Tensor, indices: torch.Tensor, bs: int, desc: str,
              progress: bool) -> torch.Tensor:
-    """Flags of `fn(xb, yb, ib)` over batches, with a progress bar per attack."""
-    out = [fn(x[i:i + bs], y[i:i + bs], indices[i:i + bs])
-           for i in tqdm(range(0, len(y), bs), desc=desc, disable=not progress, leave=False)]
-    return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool, device=y.device)
+    """Flags of `fn(xb, yb, ib)` over batches, with a progress bar per attack; under torchrun each rank
+    attacks its shard of the points and the flags are gathered (`run_sharded`)."""
+
+    def shard(xs: torch.Tensor, ys: torch.Tensor, ids: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = [fn(xs[i:i + bs], ys[i:i + bs], ids[i:i + bs])
+               for i in tqdm(range(0, len(ys), bs), desc=desc, disable=not progress, leave=False)]
+        return {"ok": torch.cat(out) if out else torch.zeros(0, dtype=torch.bool, device=ys.device)}
+
+    return run_sharded(shard, x, y, indices)["ok"]
 
 
 def _entry(flags: torch.Tensor, seconds: float, **params) -> dict:

@@ -34,7 +34,7 @@ def _run_figures(rec: RunRecord, slug: str, fig_dir: Path, embed: str) -> list[I
         p = figures.embedding_figure(f["z"], f["z_adv"], f["y"], f["anchors"], label, title,
                                      fig_dir / f"{slug}_embedding.png", embed)
         out.append(Image(p, f"{rec.label}: 2-D embedding of {len(f['y'])} clean and adversarial test features; "
-                            f"stars = {label}s, embedded together with the features."))
+                            f"stars = the {label} of each class, embedded together with the features."))
         kind = "prototypes" if protos else "class centroids of clean training features"
         p = figures.cosine_heatmap(f["anchors"], "prototype" if protos else "centroid",
                                    f"{rec.label}: cosine similarity of the {kind}", fig_dir / f"{slug}_cosine.png")

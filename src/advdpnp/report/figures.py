@@ -8,6 +8,7 @@ classes stay distinguishable in grey-scale as well.
 from __future__ import annotations
 
 import math
+import textwrap
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -20,13 +21,15 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 OKABE_ITO = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
+#: Okabe-Ito plus Tol's wine and a mid grey: ten distinct colours, one per class of a 10-class set.
+PALETTE = OKABE_ITO + ["#882255", "#8C8C8C"]
 MARKERS = ["o", "s", "^", "D", "v", "P", "X", "<", ">", "h"]
 DPI = 130
 
 
 def _rc() -> dict:
     return {"font.size": 11, "axes.titlesize": 13, "axes.labelsize": 12, "legend.fontsize": 10,
-            "axes.grid": True, "grid.alpha": 0.3, "axes.prop_cycle": matplotlib.cycler(color=OKABE_ITO)}
+            "axes.grid": True, "grid.alpha": 0.3, "axes.prop_cycle": matplotlib.cycler(color=PALETTE)}
 
 
 def _save(fig: plt.Figure, path: Path) -> Path:
@@ -39,7 +42,7 @@ def _save(fig: plt.Figure, path: Path) -> Path:
 
 def _style(i: int) -> tuple[str, str]:
     """Colour and marker of series i: colours cycle first, markers change every palette round."""
-    return OKABE_ITO[i % len(OKABE_ITO)], MARKERS[(i + i // len(OKABE_ITO)) % len(MARKERS)]
+    return PALETTE[i % len(PALETTE)], MARKERS[(i + i // len(PALETTE)) % len(MARKERS)]
 
 
 def embed_2d(points: np.ndarray, method: str = "tsne", seed: int = 0) -> tuple[np.ndarray, str]:
@@ -127,7 +130,7 @@ def cosine_heatmap(anchors: torch.Tensor, anchor_label: str, title: str, path: P
         ax.set_yticks(range(0, k, step))
         ax.set_xlabel(f"class ({anchor_label})")
         ax.set_ylabel(f"class ({anchor_label})")
-        ax.set_title(title)
+        ax.set_title(textwrap.fill(title, 48))
         return _save(fig, path)
 
 
@@ -178,7 +181,8 @@ def training_curves(rows: Sequence[Mapping], title: str, path: Path) -> Path:
     terms = [k for k in dict.fromkeys(k for r in rows for k in r) if k.startswith("train_")]
     losses = [k for k in terms if "acc" not in k]
     accs = [k for k in terms if "acc" in k] + [k for k in ("val_clean", "val_pgd") if any(k in r for r in rows)]
-    names = {"val_clean": "validation clean", "val_pgd": "validation PGD"}
+    names = {"val_clean": "validation, clean", "val_pgd": "validation, PGD",
+             "train_acc": "training batches, clean", "train_acc_adv": "training batches, adversarial"}
     with plt.rc_context(_rc()):
         fig, (ax_l, ax_a) = plt.subplots(1, 2, figsize=(13, 5))
         for i, k in enumerate(losses):

@@ -138,7 +138,7 @@ def latent_table(records: Sequence[RunRecord]) -> Table | None:
     if not have:
         return None
     header = ["run", "anchors", "n"] + [f"{t} clean | adv" for t, _ in LATENT_ROWS] + [
-        "anchor angle min / mean", "drift (relative)", "nearest anchor changed"]
+        "anchor angle min / mean", "drift (relative)", "nearest anchor changed (%)"]
     rows: list[list[Cell | str]] = []
     for r in have:
         lat = r.latent

@@ -1,0 +1,69 @@
+"""The AutoAttack adapter: official attacks, AutoAttack <= PGD, and resume after a kill."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from advdpnp.attacks.autoattack import autoattack_correct
+from advdpnp.errors import UserError
+from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
+
+from evalkit import Crashing, digits, trained
+
+EPS = 0.1
+
+
+def _data(n=40):
+    _, _, x, y = digits()
+    return x[:n], y[:n]
+
+
+def test_autoattack_custom_is_at_least_as_strong_as_pgd():
+    model, (x, y) = trained(), _data()
+    clean = clean_correct(model, x, y)
+    aa, info = autoattack_correct(model, x, y, EPS, "custom", block=20, progress=False)
+    pgd = clean & pgd_correct(model, x, y, EPS, EPS / 4, 20)
+    assert aa.float().mean() <= pgd.float().mean()
+    assert not (aa & ~clean).any()
+    assert info["attacks"] == ["apgd-ce", "apgd-t"] and set(info["accuracy_after"]) == {"apgd-ce", "apgd-t"}
+
+
+def test_killed_autoattack_resumes_to_the_same_flags(tmp_path):
+    model, (x, y) = trained(), _data()
+    reference, _ = autoattack_correct(model, x, y, EPS, "custom", block=10, progress=False)
+    state = tmp_path / "aa.state.json"
+    with pytest.raises(KeyboardInterrupt):
+        autoattack_correct(Crashing(model, limit=150), x, y, EPS, "custom", block=10, state_path=state,
+                           progress=False)
+    assert state.is_file()
+    import json
+
+    done = json.loads(state.read_text())["done"]
+    assert 0 < len(done) < 8  # killed in the middle: some (attack, block) pairs done, not all
+    counter = Crashing(model, limit=10**9)
+    resumed, _ = autoattack_correct(counter, x, y, EPS, "custom", block=10, state_path=state, progress=False)
+    assert torch.equal(resumed, reference)
+    # the resumed run skipped the finished blocks: fewer model calls than a fresh run
+    fresh = Crashing(model, limit=10**9)
+    autoattack_correct(fresh, x, y, EPS, "custom", block=10, progress=False)
+    assert counter.calls < fresh.calls
+
+
+def test_state_of_another_evaluation_is_refused(tmp_path):
+    model, (x, y) = trained(), _data(10)
+    state = tmp_path / "aa.state.json"
+    autoattack_correct(model, x, y, EPS, "custom", block=10, state_path=state, progress=False)
+    with pytest.raises(UserError, match="another evaluation"):
+        autoattack_correct(model, x, y, 2 * EPS, "custom", block=10, state_path=state, progress=False)
+
+
+def test_blocks_make_shards_equal_to_one_process():
+    model, (x, y) = trained(), _data()
+    idx = torch.arange(len(y))
+    full, _ = autoattack_correct(model, x, y, EPS, attacks=["apgd-ce"], block=10, progress=False)
+    a, _ = autoattack_correct(model, x[:20], y[:20], EPS, attacks=["apgd-ce"], block=10, indices=idx[:20],
+                              progress=False)
+    b, _ = autoattack_correct(model, x[20:], y[20:], EPS, attacks=["apgd-ce"], block=10, indices=idx[20:],
+                              progress=False)
+    assert torch.equal(torch.cat([a, b]), full)
