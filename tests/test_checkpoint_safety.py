@@ -76,7 +76,7 @@ def test_bit_flip_is_detected_and_resume_uses_previous(tmp_path, caplog):
     data = bytearray(path.read_bytes())
     data[len(data) // 2] ^= 0xFF  # torch.load alone would accept this silently
     path.write_bytes(bytes(data))
-    with pytest.raises(CorruptCheckpoint, match=r"is corrupt or truncated: its sha256 .* does not match last.pt.sha256"):
+    with pytest.raises(CorruptCheckpoint, match=r"corrupt or truncated: its sha256 .* does not match last.pt.sha256"):
         ck.safe_load(path)
     assert ck.load_latest(path)[0]["version"] == 1 and path.exists()  # no side effects by default
     with caplog.at_level("WARNING"):
@@ -123,8 +123,8 @@ def test_export_roundtrip_gives_identical_logits(tiny_cfg, tmp_path, capsys):
     cfg = tiny_cfg("train.epochs=1", "train.threads=1")
     run = tmp_path / "run"
     Trainer(cfg, run).fit()
-    (run / "results.json").write_text(json.dumps({"checkpoint": "best", "n": 64, "split": "test",
-                                                  "attacks": {"clean": {"accuracy": 0.5}, "pgd20": {"accuracy": 0.25}}}))
+    attacks = {"clean": {"accuracy": 0.5}, "pgd20": {"accuracy": 0.25}}
+    (run / "results.json").write_text(json.dumps({"checkpoint": "best", "n": 64, "split": "test", "attacks": attacks}))
     assert main(["export", str(run), "-o", str(tmp_path / "exp")]) == 0
     card = json.loads((tmp_path / "exp" / "model_card.json").read_text())
     assert card["method"] == "adv_dpnp" and card["arch"] == "small_cnn" and card["dataset"] == "digits"

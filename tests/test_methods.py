@@ -80,7 +80,10 @@ def _hand_loss(method: str, opts, model, x, y, x_adv) -> float:
 
 def _model(head: str, radius: float = 4.0) -> torch.nn.Module:
     torch.manual_seed(0)
-    return build_model("mlp", 1, 4, 5, head=head, radius=radius, hidden=(12,))
+    model = build_model("mlp", 1, 4, 5, head=head, radius=radius, hidden=(12,))
+    if head == "linear":  # confident logits, so that clean and adversarial predictions differ clearly
+        model.head.fc.weight.data.mul_(10)
+    return model
 
 
 def _batch(n: int = 6) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -272,7 +275,7 @@ def test_short_digits_run_learns(method, tmp_path):
     from advdpnp.train.trainer import Trainer
 
     cfg = load_config(None, [f"out_dir={tmp_path}", f"method.name={method}", f"model.head={METHOD_HEADS[method]}",
-                             "model.arch=mlp", "model.kwargs={hidden: [64]}", "train.epochs=4",
+                             "model.arch=mlp", "model.kwargs={hidden: [128, 128]}", "train.epochs=4",
                              "train.progress=false", "train.batch_size=64", "train.lr=0.1", "attack.steps=3",
                              "attack.alpha=0.08", "train.val_points=50", "train.val_pgd_steps=2",
                              "eval.pgd_steps=10"])

@@ -71,7 +71,10 @@ def _kill_after(proc: subprocess.Popen, run_dir: Path, saves: int, delay: float,
         if proc.poll() is not None:
             pytest.fail(f"training ended before it could be killed: {proc.stderr.read().decode()[-500:]}")
         assert time.time() - t0 < timeout, "training made no progress"
-        now = side.read_text() if side.exists() else None
+        try:
+            now = side.read_text()
+        except FileNotFoundError:  # mid-save: the old sidecar moved to last.prev.pt.sha256
+            continue
         if now != last:
             seen, last = seen + 1, now
         time.sleep(0.005)
@@ -96,9 +99,10 @@ def test_sigkill_at_several_points_then_resume_is_bitwise_exact(reference, tmp_p
                          capture_output=True, text=True, timeout=180)
     assert res.returncode == 0, res.stderr[-800:]
     print(f"killed after global steps {killed_at} (of 14)")
-    assert killed_at[0] < killed_at[1] < killed_at[2] < 14
+    # a kill inside a save may leave only last.prev.pt, so a resume can restart from the same step
+    assert killed_at[0] <= killed_at[1] <= killed_at[2] < 14 and killed_at[0] < killed_at[2]
     assert_bitwise_equal(model_state(reference), model_state(run))
-    ref_state, got_state = ck.safe_load(reference / "checkpoints" / "last.pt"), ck.safe_load(run / "checkpoints" / "last.pt")
+    ref_state, got_state = (ck.safe_load(r / "checkpoints" / "last.pt") for r in (reference, run))
     for a, b in zip(ref_state["optimizer"]["state"].values(), got_state["optimizer"]["state"].values()):
         assert torch.equal(a["momentum_buffer"], b["momentum_buffer"])
     assert metric_rows(run) == metric_rows(reference)  # no duplicated or partial epoch rows

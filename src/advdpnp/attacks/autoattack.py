@@ -108,6 +108,8 @@ def autoattack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
             "n": int(len(y)), "points": _fingerprint(indices, y)}
     state = _load_state(state_path, meta) or {"meta": meta, "flags": start_flags.cpu().int().tolist(),
                                                "done": [], "after": {}, "flags_raised": []}
+    if state_path is not None:
+        _save(state, state_path)
     flags = torch.tensor(state["flags"], dtype=torch.bool)
     done = {tuple(d) for d in state["done"]}
     block_of = indices // block
