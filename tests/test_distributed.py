@@ -87,6 +87,8 @@ def _all_jobs(root: str) -> None:
     """Everything the tests check, in one spawn (process start-up dominates the cost)."""
     root_ = Path(root)
     torch.save(distributed.shard(torch.arange(32)), root_ / f"shard{distributed.rank()}.pt")
+    votes = [distributed.all_true(True), distributed.all_true(distributed.rank() == 0)]
+    (root_ / f"votes{distributed.rank()}.txt").write_text(repr(votes))
     for name, overrides in (("adv_dpnp", ADV_DPNP), ("mlp", MLP_PGD_AT)):
         (root_ / name).mkdir(exist_ok=True)
         _train(overrides, root_ / name / "run", root_ / name)
@@ -147,6 +149,11 @@ def test_each_rank_takes_a_disjoint_half_of_the_global_batch(two_ranks):
     parts = [torch.load(two_ranks / f"shard{r}.pt") for r in (0, 1)]
     assert [len(p) for p in parts] == [16, 16]
     assert torch.equal(torch.cat(parts), torch.arange(32))
+
+
+def test_one_rank_saying_stop_stops_every_rank(two_ranks):
+    for r in (0, 1):
+        assert (two_ranks / f"votes{r}.txt").read_text() == "[True, False]"
 
 
 def test_global_batch_must_split_evenly(two_ranks):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from advdpnp.evaluate.suite import SuiteParams, run_suite
@@ -46,6 +47,7 @@ def test_shards_concatenate_to_the_single_process_flags():
         assert full["per_sample"][name] == parts[0]["per_sample"][name] + parts[1]["per_sample"][name]
 
 
+@pytest.mark.slow
 def test_paper_suite_on_an_honest_model():
     x, y = _data(60)
     model = trained()

@@ -76,6 +76,10 @@ def test_drift_and_nearest_anchor_change(at_prototypes):
     assert latent.drift(z, z) == {"drift_mean": 0.0, "drift_relative": 0.0}
     # a small move that stays closest to the same prototype is drift without a change
     assert latent.nearest_anchor_change(z, z + 0.1, p) == 0.0
+    # a clean point already at a wrong prototype that stays there has not changed (labels play no part)
+    wrong = z.clone()
+    wrong[0] = p[2]
+    assert latent.nearest_anchor_change(wrong, wrong, p) == 0.0
 
 
 def test_latent_metrics_bundle(at_prototypes):

@@ -249,6 +249,16 @@ def test_ablation_presets_change_exactly_their_switch(ablation, field, value):
         assert diff <= {field, "attack.random_start"}, diff
 
 
+def test_a_preset_naming_another_method_drops_its_bases_method_options(tmp_path):
+    (tmp_path / "base.yaml").write_text("method: {name: adv_dpnp, lambda_pos: 0.5}\ntrain: {epochs: 7}\n")
+    (tmp_path / "same.yaml").write_text("base: base.yaml\nmethod: {lambda_neg: 0.0}\n")
+    (tmp_path / "other.yaml").write_text("base: base.yaml\nmethod: {name: trades}\n")
+    same = load_config(tmp_path / "same.yaml")
+    assert (same.method["lambda_pos"], same.method["lambda_neg"]) == (0.5, 0.0)
+    other = load_config(tmp_path / "other.yaml")
+    assert other.method == {"name": "trades", "beta": 6.0} and other.train.epochs == 7
+
+
 def test_proto_pgd_at_preset_is_pgd_at_on_a_prototype_head():
     cfg = load_config(configs_dir() / "quick" / "ablations" / "digits-proto_pgd_at.yaml")
     assert cfg.method == {"name": "pgd_at"} and cfg.model.head == "prototype"

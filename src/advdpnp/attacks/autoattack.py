@@ -1,8 +1,9 @@
 """Thin adapter over the official AutoAttack (PyPI `pyautoattack`) with a resumable state file.
 
-Why not `run_standard_evaluation(state_path=...)` alone: in pyautoattack 0.2.0 a restored state
-leaves `y_adv` unbound, so every resumed run ends in UnboundLocalError, and an attack interrupted
-half-way is re-run on a different batch composition (different random starts). We therefore call
+Why not `run_standard_evaluation(state_path=...)`: in pyautoattack 0.2.0 the saved attack set is
+written as a string, so every resume fails with "The state was created with a different set of
+attacks" (checked on 0.2.0); past that check a restored run leaves `y_adv` unbound; and an attack
+interrupted half-way would be re-run on a different batch composition (other random starts). We call
 the official attacks one at a time on fixed blocks of the split (block = global index // block
 size) and record, after every block, the robust flags and which (attack, block) pairs are done.
 A killed evaluation resumes at the next block and ends with the same flags; shards that align

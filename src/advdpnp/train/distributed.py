@@ -126,6 +126,15 @@ def mean_logs(logs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return dict(zip(keys, flat.unbind()))
 
 
+def all_true(flag: bool) -> bool:
+    """True on every rank iff `flag` is true on every rank (so all ranks stop together, none hangs)."""
+    if not is_distributed():
+        return flag
+    t = torch.tensor([int(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
 def broadcast_object(obj: Any) -> Any:
     """Rank 0's value of a picklable object on every rank (e.g. the run directory it chose)."""
     if not is_distributed():

@@ -148,7 +148,7 @@ class Trainer:
         self.model.train()
         with autocast(self.cfg.train.amp, self.device):  # the attack above stays fp32
             loss, logs = self.loss_module(x, y, x_adv)
-        if not torch.isfinite(loss):
+        if not distributed.all_true(bool(torch.isfinite(loss))):  # every rank stops, none waits forever
             bad = [k for k, v in logs.items() if not torch.isfinite(v)]
             raise TrainingDiverged(f"non-finite loss at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
                                    f"(terms: {', '.join(bad) or 'loss'}); last good checkpoint kept in "

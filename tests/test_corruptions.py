@@ -1,0 +1,80 @@
+"""Corruptions: the CIFAR-10-C reader and accuracy tables on small generated .npy files, and generation."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from advdpnp.cli import main
+from advdpnp.data.corruptions import corrupt_images, read_corruption
+from advdpnp.errors import DataError
+from advdpnp.evaluate.corruptions import evaluate_corruptions
+
+N = 6
+
+
+class Brightness(nn.Module):
+    """Predicts class round(mean pixel * 10): accuracy on our synthetic files is known exactly."""
+
+    def forward(self, x):
+        k = (x.mean(dim=(1, 2, 3)) * 10).round().long().clamp(0, 9)
+        return nn.functional.one_hot(k, 10).float()
+
+
+def _official_like(folder, names=("gaussian_noise", "fog")):
+    """Severity-major files: severity s holds images of brightness s/10; all labels are 3."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        rows = [np.full((N, 32, 32, 3), round(255 * s / 10), np.uint8) for s in range(1, 6)]
+        np.save(folder / f"{name}.npy", np.concatenate(rows))
+    np.save(folder / "labels.npy", np.full(5 * N, 3, np.int64))  # official files repeat labels per severity
+    return folder
+
+
+def test_reader_is_severity_major(tmp_path):
+    x, y = read_corruption(_official_like(tmp_path), "fog", n=4)
+    assert x.shape == (5, 4, 3, 32, 32) and x.dtype == torch.uint8 and y.tolist() == [3] * 4
+    assert [int(x[s, 0, 0, 0, 0]) for s in range(5)] == [round(255 * s / 10) for s in range(1, 6)]
+
+
+def test_accuracy_per_corruption_and_severity(tmp_path):
+    r = evaluate_corruptions(Brightness(), _official_like(tmp_path), "cifar10", progress=False)
+    assert r["source"] == "CIFAR-10-C" and r["n"] == N
+    assert r["per_severity"] == {"1": 0.0, "2": 0.0, "3": 1.0, "4": 0.0, "5": 0.0}
+    assert r["per_corruption"] == {"gaussian_noise": 0.2, "fog": pytest.approx(0.2)}
+    assert r["mean"] == pytest.approx(0.2)
+    assert len(r["missing"]) == 13 and "fog" not in r["missing"]
+
+
+def test_malformed_files_fail_with_one_line(tmp_path):
+    _official_like(tmp_path)
+    np.save(tmp_path / "fog.npy", np.zeros((7, 32, 32, 3), np.uint8))
+    with pytest.raises(DataError, match="S\\*N"):
+        read_corruption(tmp_path, "fog")
+    with pytest.raises(DataError, match="not found"):
+        read_corruption(tmp_path, "snow")
+
+
+@pytest.mark.parametrize("shape", [(3, 1, 8, 8), (2, 3, 32, 32)])
+def test_generation_keeps_shape_and_channels(shape):
+    x = torch.randint(0, 256, shape, dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    out = corrupt_images(x, "gaussian_noise", 3)
+    assert out.shape == x.shape and out.dtype == torch.uint8
+    assert (out.float() - x.float()).abs().mean() > 5
+
+
+def test_corrupt_command_writes_a_generated_set(tmp_path, capsys):
+    out = tmp_path / "c"
+    assert main(["corrupt", "--dataset", "digits", "--n", "10", "--severities", "1,2",
+                 "--corruptions", "gaussian_noise,contrast", "--out", str(out), "--no-progress"]) == 0
+    assert json.loads((out / "meta.json").read_text())["source"] == "generated"
+    x, y = read_corruption(out, "contrast")
+    assert x.shape == (2, 10, 1, 8, 8) and len(y) == 10
+    r = evaluate_corruptions(Brightness(), out, "digits", progress=False)
+    assert r["source"] == "generated" and list(r["per_severity"]) == ["1", "2"]
+    assert main(["corrupt", "--dataset", "digits", "--severities", "9"]) == 2
+    assert "severities" in capsys.readouterr().err

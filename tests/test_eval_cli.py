@@ -1,0 +1,48 @@
+"""`advdpnp eval` end to end on a tiny trained run: results.json schema, corruptions, eps-curve PNG."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from advdpnp.cli import main
+from advdpnp.train.trainer import Trainer
+
+KEYS = {"dataset", "split", "n", "threat_model", "eps", "method", "architecture", "head", "checkpoint", "epoch",
+        "train_seed", "code_version", "attack_mode", "suite", "attacks", "worst_case", "per_sample"}
+
+
+@pytest.fixture
+def run_dir(tiny_cfg, tmp_path):
+    d = tmp_path / "run"
+    Trainer(tiny_cfg(), d).fit()
+    return d
+
+
+def test_quick_eval_with_generated_corruptions(run_dir, tmp_path, capsys):
+    corr = tmp_path / "corr"
+    assert main(["corrupt", str(run_dir), "--n", "8", "--severities", "1", "--corruptions", "fog",
+                 "--out", str(corr), "--no-progress"]) == 0
+    assert main(["eval", str(run_dir), "--n", "30", "--corruptions", str(corr), "--no-progress"]) == 0
+    r = json.loads((run_dir / "results.json").read_text())
+    assert KEYS <= set(r) and r["split"] == "test" and r["suite"] == "quick" and r["n"] == 30
+    assert set(r["attacks"]) == {"clean", "fgsm", "pgd20"}
+    assert all(len(v) == 30 for v in r["per_sample"].values())
+    assert r["corruptions"]["source"] == "generated" and r["corruptions"]["n"] == 8
+    assert "generated" in capsys.readouterr().out
+
+
+def test_bad_arguments_are_one_line_errors(run_dir, capsys):
+    assert main(["eval", str(run_dir), "--n", "0"]) == 2
+    assert "--n must be >= 1" in capsys.readouterr().err
+
+
+def test_paper_eval_writes_checks_and_curve(run_dir):
+    assert main(["eval", str(run_dir), "--suite", "paper", "--n", "20", "--check-points", "10",
+                 "--square-queries", "50", "--transfer-epochs", "1", "--no-progress"]) == 0
+    r = json.loads((run_dir / "results.json").read_text())
+    assert r["attacks"]["autoattack"]["variant"] == "custom"
+    assert {"eps_monotone", "large_eps", "square", "transfer", "autoattack_flags"} <= set(r["masking_checks"])
+    assert (run_dir / r["eps_curve"]["png"]).is_file()
+    assert not list(run_dir.glob(".autoattack-*.state.json"))  # removed once the evaluation finished
