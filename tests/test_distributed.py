@@ -12,9 +12,9 @@ import torch.distributed as dist
 import torch.multiprocessing as mp
 import torch.nn.functional as F
 
+from advdpnp.attacks import pgd
 from advdpnp.config import load_config
 from advdpnp.errors import ConfigError
-from advdpnp.attacks import pgd
 from advdpnp.evaluate.accuracy import clean_correct, pgd_correct, sample_seeds
 from advdpnp.evaluate.sharded import run_sharded
 from advdpnp.models.classifier import build_model
