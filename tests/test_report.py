@@ -83,6 +83,17 @@ def test_main_table_numbers_counts_and_gaps(runs):
     assert all(v == MISSING for k, v in bare.items() if k != "run")
 
 
+def test_autoattack_variant_from_components_and_standard_unmarked(tmp_path):
+    aa = {"accuracy": 0.5, "n": 10, "variant": "custom", "components": ["apgd-ce", "apgd-t"]}
+    _write_run(tmp_path / "custom", {"method": "m", "attacks": {"autoattack": aa}}, latent_features=False)
+    _write_run(tmp_path / "std", {"method": "m", "attacks": {"autoattack": {**aa, "variant": "standard"}}},
+               latent_features=False)
+    table = main_table([load_record(tmp_path / "custom"), load_record(tmp_path / "std")])
+    col = table.header.index("AutoAttack")
+    assert [row[col] for row in table.strings()] == ["50.0 (n=10, variant: custom (apgd-ce, apgd-t))",
+                                                     "50.0 (n=10)"]
+
+
 def test_report_command_writes_all_outputs(runs, tmp_path, capsys):
     out = tmp_path / "report"
     assert main(["report", *map(str, runs), "-o", str(out)]) == 0

@@ -81,6 +81,8 @@ class TrainConfig:
     val_every: int = opt(1, "validate every N epochs", min=1)
     val_points: int = opt(500, "validation points for the robust accuracy used to pick `best`", min=1)
     val_pgd_steps: int = opt(10, "PGD steps of the validation attack", min=1)
+    select_on: str = opt("auto", "validation metric that picks checkpoints/best.pt (auto: val_pgd for "
+                         "adversarial methods, val_clean for standard/dpnp)", choices=("auto", "val_pgd", "val_clean"))
     checkpoint_every: int = opt(0, "also save a mid-epoch checkpoint every N steps (0: per epoch only)", min=0)
     progress: bool = opt(True, "progress bars")
     amp: str = opt("none", "mixed-precision autocast of the training loss, CUDA only (attacks stay fp32)",

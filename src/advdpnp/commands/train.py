@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"run directory: {run_dir}")
     summary = trainer.fit()
     if main:
-        print(f"best validation PGD accuracy {summary['best_val_pgd']:.4f} at epoch {summary['best_epoch']}")
+        print(f"best {summary['selected_on']} {summary['best_value']:.4f} at epoch {summary['best_epoch']}")
     if args.no_eval:
         return 0
     best = safe_load(run_dir / "checkpoints" / "best.pt", trainer.device)

@@ -56,8 +56,11 @@ def attack_cell(rec: RunRecord, key: str) -> Cell:
     entry = rec.results.get("attacks", {}).get(key)
     if not isinstance(entry, dict):
         return Cell()
-    variant = entry.get("variant")
-    note = f"variant: {variant}" if key == "autoattack" and variant and variant != "standard" else ""
+    variant, parts = entry.get("variant"), entry.get("components")
+    note = ""
+    if key == "autoattack" and variant and variant != "standard":
+        note = f"variant: {variant}" + (f" ({', '.join(map(str, parts))})"
+                                        if isinstance(parts, list) and "(" not in str(variant) else "")
     return Cell(_num(entry.get("accuracy")), _int(entry.get("n")), note)
 
 

@@ -71,11 +71,11 @@ def init_device(name: str) -> torch.device:
     return local_device(device)
 
 
-def setup(device: torch.device, batch_size: int) -> torch.device:
-    """Join torchrun's process group if there is one; this process's device; validate the batch."""
-    init_from_env(device)
+def setup(name: str, batch_size: int) -> torch.device:
+    """`init_device` for the trainer, which also checks that the global batch splits evenly."""
+    device = init_device(name)
     check_batch_size(batch_size)
-    return local_device(device)
+    return device
 
 
 def check_batch_size(batch_size: int) -> None:
@@ -94,8 +94,8 @@ def shard(batch: torch.Tensor) -> torch.Tensor:
 def wrap_ddp(module: nn.Module, device: torch.device, sync_bn: bool = False) -> nn.Module:
     """DDP around the loss module when distributed (optionally converting BatchNorm to SyncBatchNorm).
 
-    The conversion must happen before the optimiser sees the parameters; it keeps parameter objects
-    and state-dict keys, so checkpoints stay interchangeable with single-process ones.
+    The conversion keeps parameter objects (the optimiser's references stay valid) and state-dict
+    keys, so checkpoints stay interchangeable with single-process ones.
     """
     if not is_distributed():
         return module

@@ -24,7 +24,7 @@ from .accel import autocast, check_amp, grad_scaler, memory_format
 from .checkpoint import atomic_save, atomic_write_bytes, load_latest, rng_state, set_rng_state
 from .lock import RunLock
 from .schedule import lr_factor
-from .setup import build_from_config, resolve_device
+from .setup import build_from_config
 
 
 class TrainingDiverged(UserError):
@@ -68,7 +68,7 @@ class Trainer:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        self.device = distributed.setup(resolve_device(t.device), t.batch_size)
+        self.device = distributed.setup(t.device, t.batch_size)
         check_amp(t.amp, self.device)
         torch.manual_seed(t.seed)
         self.data, self.model, self.method = build_from_config(cfg, self.device)
@@ -85,6 +85,8 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(t.seed + 1 + 7_919 * distributed.rank())
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.best_metric, self.best_epoch = -1.0, -1
+        sel = t.select_on
+        self.select_on = sel if sel != "auto" else ("val_pgd" if self.method.adversarial else "val_clean")
         self.partial_sums, self.partial_count = {}, 0  # running train metrics of an unfinished epoch
         self.lock = RunLock(self.run_dir).acquire()  # one training per run directory
         self.ckpt_dir = self.run_dir / "checkpoints"
@@ -199,8 +201,8 @@ class Trainer:
                    **{f"train_{k}": v / max(count, 1) for k, v in sums.items()}}
             if self.epoch % t.val_every == 0 or self.epoch == t.epochs:
                 row.update(self.validate())
-                if row["val_pgd"] > self.best_metric:
-                    self.best_metric, self.best_epoch = row["val_pgd"], self.epoch
+                if row[self.select_on] > self.best_metric:
+                    self.best_metric, self.best_epoch = row[self.select_on], self.epoch
                     self.save("best.pt")
             row["time_s"] = round(time.time() - start, 2)
             self.log_metrics(row)
@@ -209,7 +211,7 @@ class Trainer:
             if distributed.is_main():
                 tqdm.write(format_row(row))
         distributed.barrier()  # rank 0's checkpoints are on disk before any rank reads them
-        return {**summary, "best_epoch": self.best_epoch, "best_val_pgd": self.best_metric}
+        return {**summary, "best_epoch": self.best_epoch, "selected_on": self.select_on, "best_value": self.best_metric}
 
     def log_metrics(self, row: dict) -> None:
         if not distributed.is_main():
