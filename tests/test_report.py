@@ -100,7 +100,7 @@ def test_report_command_writes_all_outputs(runs, tmp_path, capsys):
     md = (out / "report.md").read_text()
     table_md = to_markdown(main_table([load_record(r) for r in runs]))
     assert table_md in md and "85.3 (n=200)" in md and MISSING in md
-    assert "eps_monotone: pass (accuracy falls with eps)" in md
+    assert "| adv_dpnp | eps_monotone | pass | accuracy falls with eps |" in md
     assert "adaptive_proto" in md  # the other-attacks table
     rows = list(csv.reader((out / "table.csv").open()))
     assert rows[0][:4] == ["run", "clean", "FGSM", "PGD-20"] and rows[1][1] == "85.3 (n=200)"

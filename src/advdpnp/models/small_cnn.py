@@ -45,12 +45,6 @@ class SmallCNN(Backbone):
             nn.ReLU(inplace=True),
         )
         self.out_dim = 200
-        # The official TRADES SmallCNN init: PyTorch's default conv init shrinks the activations at
-        # every layer, and linear-head adversarial training then sits at chance for many epochs.
-        for m in self.features:
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight)
-                nn.init.zeros_(m.bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.fc(self.features(x))

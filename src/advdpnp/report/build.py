@@ -12,7 +12,7 @@ import torch
 from . import figures
 from .document import Block, Bullets, Heading, Image, Paragraph, to_html_doc, to_markdown_doc
 from .runs import RunRecord
-from .tables import MAIN_LEGEND, latent_table, main_table, masking_verdicts, other_attacks_table, to_csv, to_records
+from .tables import MAIN_LEGEND, Table, latent_table, main_table, masking_verdicts, other_attacks_table, to_csv, to_records
 
 
 def _slug(s: str) -> str:
@@ -45,10 +45,10 @@ def _run_figures(rec: RunRecord, slug: str, fig_dir: Path, embed: str) -> list[I
 def _shared_figures(records: Sequence[RunRecord], fig_dir: Path) -> list[Image]:
     """Accuracy-vs-eps curves and corruption bars of all runs that hold them, one plot each."""
     out: list[Image] = []
-    curves = {r.label: (c["eps"], c["accuracy"]) for r in records
+    curves = {r.label + (f" (n={c['n']})" if c.get("n") else ""): (c["eps"], c["accuracy"]) for r in records
               if isinstance(c := r.results.get("eps_curve"), dict) and c.get("eps") and c.get("accuracy")}
     if curves:
-        train_eps = {r.results.get("eps") for r in records if r.label in curves}
+        train_eps = {r.results.get("eps") for r in records if isinstance(r.results.get("eps_curve"), dict)}
         p = figures.eps_curves(curves, fig_dir / "eps_curves.png",
                                train_eps.pop() if len(train_eps) == 1 and None not in train_eps else None)
         out.append(Image(p, "Accuracy under attack against the L-inf radius, one line per run."))
@@ -85,9 +85,8 @@ def build_report(records: Sequence[RunRecord], out_dir: Path, embed: str = "tsne
         blocks += [Heading("Other attacks"), other]
     checks = masking_verdicts(records)
     blocks += [Heading("Gradient-masking checks"),
-               Bullets([f"{run}: {check}: {verdict}" + (f" ({ev})" if ev else "") for run, check, verdict, ev
-                        in checks]) if checks else Paragraph("No masking checks in these runs' results "
-                                                             "(run `advdpnp eval --suite ...`).")]
+               Table(["run", "check", "verdict", "evidence"], [list(c) for c in checks]) if checks
+               else Paragraph("No masking checks in these runs' results (run `advdpnp eval --suite paper`).")]
     if (lat := latent_table(records)) is not None:
         blocks += [Heading("Latent geometry (clean | PGD test features)"), lat,
                    Paragraph("Distances are in each model's feature units; compare ratios, angles, silhouettes "

@@ -188,7 +188,9 @@ def training_curves(rows: Sequence[Mapping], title: str, path: Path) -> Path:
         for i, k in enumerate(losses):
             ep = [r["epoch"] for r in rows if k in r]
             col, mk = _style(i)
-            ax_l.plot(ep, [r[k] for r in rows if k in r], marker=mk, color=col, label=k.removeprefix("train_"))
+            total = k == "train_loss"  # dashed and wider, so a term equal to the total stays visible
+            ax_l.plot(ep, [r[k] for r in rows if k in r], marker=mk, color=col, linestyle="--" if total else "-",
+                      linewidth=3 if total else 1.5, label="total" if total else k.removeprefix("train_"))
         ax_l.set_title("training loss terms (epoch mean)")
         ax_l.set_xlabel("epoch")
         ax_l.set_ylabel("loss value")
