@@ -76,3 +76,32 @@ def test_methods_command_lists_methods_and_presets(capsys):
 
 def test_user_error_is_an_exception_hierarchy():
     assert issubclass(ConfigError, UserError)
+
+
+def test_changing_the_method_on_a_preset_drops_the_presets_method_options():
+    from advdpnp.paths import resolve_preset
+
+    cfg = load_config(resolve_preset("quick/digits-adv_dpnp"), ["method.name=trades", "method.beta=3"])
+    assert cfg.method == {"name": "trades", "beta": 3.0}
+
+
+def test_overrides_may_follow_flags(tmp_path, capsys):
+    code, _, err = _run(capsys, "train", "--no-eval", "train.epochs=0")
+    assert code == 2 and "train.epochs" in err
+
+
+def test_sweep_trains_each_grid_point_and_seed_and_tabulates(tmp_path, capsys):
+    out = tmp_path / "sw"
+    code = main(["sweep", "train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
+                 "train.val_points=20", "--set", "method.lambda_pos=0,0.5", "--seeds", "0,1", "--n", "20",
+                 "-o", str(out), "--eval-arg=--no-progress"])
+    assert code == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
+        "lambda_pos=0-s0", "lambda_pos=0-s1", "lambda_pos=0.5-s0", "lambda_pos=0.5-s1"]
+    table = (out / "sweep.md").read_text()
+    assert "| lambda_pos=0 | 2 | 20 |" in table and "pgd20" in table
+    mtime = (out / "lambda_pos=0-s0" / "results.json").stat().st_mtime
+    assert main(["sweep", "train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
+                 "train.val_points=20", "--set", "method.lambda_pos=0,0.5", "--seeds", "0,1", "--n", "20",
+                 "-o", str(out)]) == 0
+    assert (out / "lambda_pos=0-s0" / "results.json").stat().st_mtime == mtime  # finished runs are skipped

@@ -16,7 +16,7 @@ def test_adv_dpnp_learns_clean_and_robust_accuracy_on_digits(tmp_path):
     """Full digits train split, a few epochs: clean and PGD accuracy far above the 10 % of chance."""
     from advdpnp.config import load_config
 
-    cfg = load_config(None, [f"out_dir={tmp_path}", "train.epochs=6", "train.progress=false",
+    cfg = load_config(None, [f"out_dir={tmp_path}", "train.epochs=10", "train.progress=false",
                              "train.batch_size=64", "train.lr=0.1", "attack.steps=5", "attack.alpha=0.08",
                              "train.val_points=100", "train.val_pgd_steps=5", "eval.pgd_steps=10"])
     trainer = Trainer(cfg, tmp_path / "run")

@@ -27,7 +27,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    # overrides may follow flags (`train PRESET --no-eval train.epochs=3`): give them to `items`
+    if extra and hasattr(args, "items") and all("=" in e and not e.startswith("-") for e in extra):
+        args.items = list(args.items) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
@@ -36,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     except UserError as e:
         print(f"advdpnp {args.command}: error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `advdpnp methods | head`
+        sys.stderr.close()
+        return 0
     except KeyboardInterrupt:
         print(f"advdpnp {args.command}: interrupted", file=sys.stderr)
         return 130

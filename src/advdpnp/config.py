@@ -234,9 +234,16 @@ def load_config(path: str | Path | None = None, overrides: list[str] | tuple = (
     tree: dict = {}
     if path is not None:
         tree = load_yaml_tree(Path(path))
+    preset_method = _method_name(tree)
+    method_overrides: dict = {}
     for text in overrides:
         key, value = parse_override(text)
         _set_dotted(tree, key, value)
+        if key.startswith("method."):
+            method_overrides[key.split(".", 1)[1]] = value
+    if preset_method is not None and _method_name(tree) != preset_method:
+        # `method.name=trades` on an adv_dpnp preset: the preset's options belong to adv_dpnp
+        tree["method"] = method_overrides
     if isinstance(tree.get("method"), dict):  # `method.x=...` alone keeps the default method
         tree["method"].setdefault("name", Config().method["name"])
     cfg = build_dataclass(Config, tree)

@@ -28,6 +28,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     p.add_argument("--suite", default="quick", help="evaluation suite of `advdpnp eval` (default quick)")
     p.add_argument("--n", type=int, help="test points per evaluation (default: the run's eval.n)")
+    p.add_argument("--eval-arg", action="append", default=[], metavar="ARG",
+                   help="extra argument for `advdpnp eval` (repeatable), e.g. --eval-arg=--transfer-epochs=0")
     p.add_argument("-o", "--out", default="runs/sweep", help="output folder (default runs/sweep)")
     p.add_argument("--reference", metavar="DIR", help="a finished sweep folder whose runs are the baseline")
     p.add_argument("--tolerance", type=float, default=1.0, help="allowed robust-accuracy gap in points")
@@ -77,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
             if trainer.epoch < cfg.train.epochs:
                 trainer.fit()
             del trainer
-            _evaluate(run_dir, args.suite, args.n)
+            _evaluate(run_dir, args.suite, args.n, args.eval_arg)
     rows = collect(out, grid, seeds)
     reference = summarise_reference(Path(args.reference)) if args.reference else None
     write_tables(out, rows, reference, args.tolerance)
@@ -87,19 +89,18 @@ def run(args: argparse.Namespace) -> int:
 
 def _suite_of(run_dir: Path) -> str | None:
     try:
-        return json.loads((run_dir / "results.json").read_text()).get("suite", "quick")
+        return json.loads((run_dir / "results.json").read_text()).get("suite")
     except (OSError, ValueError):
         return None
 
 
-def _evaluate(run_dir: Path, suite: str, n: int | None) -> None:
+def _evaluate(run_dir: Path, suite: str, n: int | None, extra: list[str]) -> None:
     """Run `advdpnp eval` in-process with its own argument parser (so its defaults apply)."""
     from . import eval as eval_cmd
 
-    p = argparse.ArgumentParser()
+    p = argparse.ArgumentParser(prog="advdpnp eval")
     eval_cmd.add_arguments(p)
-    argv = [str(run_dir)] + (["--suite", suite] if "--suite" in p.format_help() else []) \
-        + (["--n", str(n)] if n else [])
+    argv = [str(run_dir), "--suite", suite] + (["--n", str(n)] if n else []) + list(extra)
     eval_cmd.run(p.parse_args(argv))
 
 
