@@ -6,7 +6,7 @@ plain model) and then `loss` (inside the wrapper, so gradients are all-reduced).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, ClassVar
 
 import torch
@@ -55,6 +55,30 @@ class Method:
              x_adv: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Return the scalar loss and detached per-term logs (must include `loss`)."""
         raise NotImplementedError
+
+
+class CleanAdvPairMethod(Method):
+    """TRADES/MART shape: an official attack, then a loss of the clean and adversarial logits.
+
+    Subclasses set `attack_loss` and `objective(logits, logits_adv, y, beta) -> (loss, terms)`; the
+    attack always starts at x + 0.001 N(0, I) as in the official code, whatever `attack.*` says.
+    """
+
+    attack_loss: ClassVar[str] = "ce"
+
+    @staticmethod
+    def objective(logits: torch.Tensor, logits_adv: torch.Tensor, y: torch.Tensor, beta: float
+                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        raise NotImplementedError
+
+    def craft(self, model, x, y, threat, generator=None):
+        return super().craft(model, x, y, replace(threat, loss=self.attack_loss, random_start="normal"), generator)
+
+    def loss(self, model, x, y, x_adv):
+        logits, logits_adv = model(x), model(x_adv)
+        loss, terms = self.objective(logits, logits_adv, y, self.opt.beta)
+        return loss, {"loss": loss.detach(), **terms, "acc": accuracy(logits, y),
+                      "acc_adv": accuracy(logits_adv, y)}
 
 
 def accuracy(logits: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

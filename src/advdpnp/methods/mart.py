@@ -6,12 +6,11 @@ x' plus beta KL(p(x) || p(x')) weighted by 1 - p_y(x), the clean probability of 
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 
 from ..config import opt
 from ..losses.mart import mart_loss
-from .base import METHODS, Method, accuracy
+from .base import METHODS, CleanAdvPairMethod
 
 
 @dataclass
@@ -20,15 +19,7 @@ class MARTOptions:
 
 
 @METHODS.register("mart", help="MART: boosted CE on x' + beta (1 - p_y(x)) KL(p(x)||p(x'))")
-class MART(Method):
+class MART(CleanAdvPairMethod):
     Options = MARTOptions
-
-    def craft(self, model, x, y, threat, generator=None):
-        return super().craft(model, x, y, dataclasses.replace(threat, loss="ce", random_start="normal"),
-                             generator)
-
-    def loss(self, model, x, y, x_adv):
-        logits, logits_adv = model(x), model(x_adv)
-        loss, terms = mart_loss(logits, logits_adv, y, self.opt.beta)
-        return loss, {"loss": loss.detach(), **terms, "acc": accuracy(logits, y),
-                      "acc_adv": accuracy(logits_adv, y)}
+    attack_loss = "ce"
+    objective = staticmethod(mart_loss)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Reproduce the digits study of docs/results.md (CPU; seeded, so re-runs give the same numbers up to
+# floating-point noise across machines). Finished runs are skipped, so an interrupted run continues.
+#   OUT=runs/study       where the runs go (git-ignored)
+#   SEEDS=0,1,2          training seeds of the method comparison
+#   ABLATION_SEEDS=0     training seeds of the ablations
+#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (12 runs, see docs/results.md)
+# Cost on the 2-core CPU of docs/results.md: about 4-6 min per adversarially trained run (train +
+# `--suite paper` below) with one thread, about 1 min per standard run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ADVDPNP=${ADVDPNP:-advdpnp}
+OUT=${OUT:-runs/study}
+SEEDS=${SEEDS:-0,1,2}
+ABLATION_SEEDS=${ABLATION_SEEDS:-0}
+EVAL=(--suite paper --eval-arg=--threads=1 --eval-arg=--check-points=100
+      --eval-arg=--square-queries=300 --eval-arg=--no-progress)
+TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
+
+# 1. The standard seed-0 model first: it is the source of every other run's transfer check.
+"$ADVDPNP" sweep configs/quick/digits-standard.yaml train.threads=1 --seeds 0 "${EVAL[@]}" \
+  --eval-arg=--transfer-epochs=0 -o "$OUT/digits-standard"
+
+# 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
+#    the adaptive prototype attack(s), masking checks on 100 points.
+for m in standard dpnp pgd_at trades mart adv_dpnp; do
+  "$ADVDPNP" sweep "configs/quick/digits-$m.yaml" train.threads=1 --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" \
+    -o "$OUT/digits-$m"
+done
+
+# 3. Ablations of Adv-DPNP, same evaluation.
+for a in no_pos no_neg no_cons single_branch proto_pgd_at; do
+  "$ADVDPNP" sweep "configs/quick/ablations/digits-$a.yaml" train.threads=1 --seeds "$ABLATION_SEEDS" \
+    "${EVAL[@]}" "$TRANSFER" -o "$OUT/ablation-$a"
+done
+
+# 4. Latent analysis of seed 0 of each method, and the report (figures) over those runs.
+runs=()
+for m in standard dpnp pgd_at trades mart adv_dpnp; do
+  "$ADVDPNP" analyze "$OUT/digits-$m/base-s0"
+  runs+=("$OUT/digits-$m/base-s0")
+done
+"$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
+
+# 5. Optional: SPEC section 7 defaults sweep, PGD-AT seeds as the reference (quick suite + AutoAttack
+#    would be the rule's metric; the paper suite is used for the same columns as above).
+if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
+  "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml train.threads=1 \
+    --set method.lambda_pos=0,0.1,1 --set method.beta_adv=0.5,1 --seeds 0,1 "${EVAL[@]}" "$TRANSFER" \
+    --reference "$OUT/digits-pgd_at" -o "$OUT/defaults"
+fi
+
+python scripts/study_tables.py "$OUT" --seeds "$SEEDS"

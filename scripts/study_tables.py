@@ -1,0 +1,93 @@
+"""Print the Markdown tables of docs/results.md from the run folders of scripts/reproduce_digits.sh.
+
+Every number comes from a results.json (`advdpnp eval`) or latent.json (`advdpnp analyze`) under
+the study folder, so the tables can be regenerated after re-running the study:
+
+    python scripts/study_tables.py runs/study > /tmp/tables.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from advdpnp.commands.sweep import collect
+
+ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case")
+CHECKS = ("eps_monotone", "large_eps", "more_steps_restarts", "square", "transfer", "autoattack_flags")
+
+
+def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
+    """Mean ± std over the seeds found (sample std), in %, one row per folder."""
+    lines = ["| run | seeds | n | " + " | ".join(ATTACKS) + " |", "|---" * (len(ATTACKS) + 3) + "|"]
+    for folder in folders:
+        for row in collect(folder, [()], seeds):
+            cells = [f"{100 * row['mean'][a]:.1f} ± {100 * row['std'][a]:.1f}" if a in row["mean"] else "–"
+                     for a in ATTACKS]
+            lines.append(f"| {folder.name} | {row['seeds']} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def autoattack_variants(folders: list[Path], seeds: list[int]) -> str:
+    """Which AutoAttack variant and components each table entry used (read back from the results)."""
+    seen = set()
+    for folder in folders:
+        for seed in seeds:
+            path = folder / f"base-s{seed}" / "results.json"
+            if path.exists():
+                aa = json.loads(path.read_text())["attacks"].get("autoattack", {})
+                seen.add(f"{aa.get('variant')} ({' + '.join(aa.get('components', []))}, "
+                         f"{aa.get('steps')} steps, {aa.get('restarts')} restart(s))")
+    return "; ".join(sorted(seen))
+
+
+def masking_table(folders: list[Path], seed: int) -> str:
+    """Verdict of every masking check for one seed."""
+    lines = ["| run | " + " | ".join(CHECKS) + " |", "|---" * (len(CHECKS) + 1) + "|"]
+    for folder in folders:
+        path = folder / f"base-s{seed}" / "results.json"
+        if path.exists():
+            checks = json.loads(path.read_text()).get("masking_checks", {})
+            lines.append(f"| {folder.name} | " + " | ".join(checks.get(c, {}).get("verdict", "–") for c in CHECKS) + " |")
+    return "\n".join(lines)
+
+
+def latent_table(folders: list[Path], seed: int) -> str:
+    """Every scalar of latent.json (`advdpnp analyze`), one row per folder."""
+    rows = []
+    for folder in folders:
+        path = folder / f"base-s{seed}" / "latent.json"
+        if path.exists():
+            data = json.loads(path.read_text())
+            rows.append((folder.name, {k: v for k, v in data.items() if isinstance(v, (int, float))}))
+    if not rows:
+        return "(no latent.json found)"
+    keys = sorted({k for _, r in rows for k in r})
+    lines = ["| run | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
+    for name, r in rows:
+        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3g}" if k in r else "–" for k in keys) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("root", type=Path, help="study folder (holds one sweep folder per method)")
+    p.add_argument("--seeds", default="0,1,2")
+    args = p.parse_args()
+    seeds = [int(s) for s in args.seeds.split(",")]
+    methods = sorted(f for f in args.root.glob("digits-*") if f.is_dir())
+    ablations = sorted(f for f in args.root.glob("ablation-*") if f.is_dir())
+    print("### Methods (digits, eps 0.2, all test points)\n")
+    print(accuracy_table(methods, seeds))
+    print("\n### Ablations of Adv-DPNP (digits)\n")
+    print(accuracy_table(ablations, seeds))
+    print(f"\nAutoAttack variant(s) used: {autoattack_variants(methods + ablations, seeds)}\n")
+    print(f"### Masking checks (seed {seeds[0]})\n")
+    print(masking_table(methods + ablations, seeds[0]))
+    print(f"\n### Latent space (seed {seeds[0]}, `advdpnp analyze`)\n")
+    print(latent_table(methods, seeds[0]))
+
+
+if __name__ == "__main__":
+    main()
