@@ -4,7 +4,7 @@
 #   OUT=runs/study       where the runs go (git-ignored)
 #   SEEDS=0,1,2          training seeds of the method comparison
 #   ABLATION_SEEDS=0     training seeds of the ablations
-#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (12 runs, see docs/results.md)
+#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (18 runs, see docs/results.md)
 # Cost on the 2-core CPU of docs/results.md: about 4-6 min per adversarially trained run (train +
 # `--suite paper` below) with one thread, about 1 min per standard run.
 set -euo pipefail
@@ -46,7 +46,7 @@ done
 #    would be the rule's metric; the paper suite is used for the same columns as above).
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
   "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml train.threads=1 \
-    --set method.lambda_pos=0,0.1,1 --set method.beta_adv=0.5,1 --seeds 0,1 "${EVAL[@]}" "$TRANSFER" \
+    --set method.lambda_pos=0,0.1,1 --set method.beta_adv=0.5,1 --seeds 0,1,2 "${EVAL[@]}" "$TRANSFER" \
     --reference "$OUT/digits-pgd_at" -o "$OUT/defaults"
 fi
 

@@ -53,20 +53,21 @@ def masking_table(folders: list[Path], seed: int) -> str:
     return "\n".join(lines)
 
 
+LATENT = ("clean.compactness_centroid", "clean.centroid_distance_mean", "clean.compactness_separation_ratio",
+          "clean.silhouette", "adversarial.compactness_separation_ratio", "adversarial.silhouette",
+          "drift.drift_relative", "drift.nearest_anchor_change")
+
+
 def latent_table(folders: list[Path], seed: int) -> str:
-    """Every scalar of latent.json (`advdpnp analyze`), one row per folder."""
-    rows = []
+    """The main compactness / separation / drift numbers of latent.json (`advdpnp analyze`)."""
+    lines = ["| run | anchor | " + " | ".join(LATENT) + " |", "|---" * (len(LATENT) + 2) + "|"]
     for folder in folders:
         path = folder / f"base-s{seed}" / "latent.json"
         if path.exists():
             data = json.loads(path.read_text())
-            rows.append((folder.name, {k: v for k, v in data.items() if isinstance(v, (int, float))}))
-    if not rows:
-        return "(no latent.json found)"
-    keys = sorted({k for _, r in rows for k in r})
-    lines = ["| run | " + " | ".join(keys) + " |", "|---" * (len(keys) + 1) + "|"]
-    for name, r in rows:
-        lines.append(f"| {name} | " + " | ".join(f"{r[k]:.3g}" if k in r else "–" for k in keys) + " |")
+            vals = [data.get(k.split(".")[0], {}).get(k.split(".")[1]) for k in LATENT]
+            lines.append(f"| {folder.name} | {str(data.get('anchor')).split(' (')[0]} | "
+                         + " | ".join("–" if v is None else f"{v:.3g}" for v in vals) + " |")
     return "\n".join(lines)
 
 
