@@ -14,7 +14,7 @@
 # 3360 PreAct-ResNet-18 epochs and 2898 WRN-34-10 epochs over the 3 datasets x 6 methods. At an
 # assumed ~0.6 min per PGD-10 epoch for PreAct-18 and ~6 min for WRN-34-10 on one H100 (SVHN has
 # 1.5x CIFAR's training images; Adv-DPNP costs ~1.12x PGD-AT per step, docs/performance.md), training
-# is ~35 GPU-hours (PreAct-18) + ~300 GPU-hours (WRN-34-10). Standard AutoAttack on 10k images took
+# is ~40 GPU-hours (PreAct-18) + ~340 GPU-hours (WRN-34-10). Standard AutoAttack on 10k images took
 # ~13 h per WRN-34-10 model in the AWP logs (shared notes/anchors.md), so `--suite full` on all
 # points adds ~1-2 h per PreAct-18 model and ~13 h per WRN-34-10 model; set N=1000 to cut it 10x.
 # Start with ARCHS=preact_resnet18 DATASETS=cifar10 (~6 models, roughly 1-1.5 GPU-days).

@@ -4,12 +4,14 @@
 #   OUT=runs/study       where the runs go (git-ignored)
 #   SEEDS=0,1,2          training seeds of the method comparison
 #   ABLATION_SEEDS=0     training seeds of the ablations
+#   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (18 runs, see docs/results.md)
 # Cost on the 2-core CPU of docs/results.md: about 4-6 min per adversarially trained run (train +
 # `--suite paper` below) with one thread, about 1 min per standard run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADVDPNP=${ADVDPNP:-advdpnp}
+PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs/study}
 SEEDS=${SEEDS:-0,1,2}
 ABLATION_SEEDS=${ABLATION_SEEDS:-0}
@@ -41,6 +43,19 @@ for m in standard dpnp pgd_at trades mart adv_dpnp; do
   runs+=("$OUT/digits-$m/base-s0")
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
+# docs/figures/digits keeps the Markdown report, its table and the PNGs as 128-colour palettes
+# (a third of the size; report.html embeds every image and stays in $OUT only).
+mkdir -p docs/figures/digits
+cp "$OUT/report/report.md" "$OUT/report/table.csv" docs/figures/digits/
+"$PYTHON" - "$OUT/report/figures" docs/figures/digits/figures <<'PY'
+import sys
+from pathlib import Path
+from PIL import Image
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+dst.mkdir(parents=True, exist_ok=True)
+for png in sorted(src.glob("*.png")):
+    Image.open(png).convert("RGB").quantize(colors=128).save(dst / png.name, optimize=True)
+PY
 
 # 5. Optional: SPEC section 7 defaults sweep, PGD-AT seeds as the reference (quick suite + AutoAttack
 #    would be the rule's metric; the paper suite is used for the same columns as above).
@@ -50,4 +65,4 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
     --reference "$OUT/digits-pgd_at" -o "$OUT/defaults"
 fi
 
-python scripts/study_tables.py "$OUT" --seeds "$SEEDS"
+"$PYTHON" scripts/study_tables.py "$OUT" --seeds "$SEEDS"

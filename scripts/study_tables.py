@@ -29,6 +29,21 @@ def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
+def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
+    """Each seed's headline numbers, so that a collapsed seed is visible behind a large std."""
+    cols = ("clean", "pgd20", "autoattack", "worst_case")
+    lines = ["| run | seed | best epoch | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
+    for folder in folders:
+        for seed in seeds:
+            path = folder / f"base-s{seed}" / "results.json"
+            if path.exists():
+                res = json.loads(path.read_text())
+                acc = {k: v["accuracy"] for k, v in res["attacks"].items()} | {"worst_case": res["worst_case"]["accuracy"]}
+                lines.append(f"| {folder.name} | {seed} | {res.get('epoch')} | "
+                             + " | ".join(f"{100 * acc[c]:.1f}" if c in acc else "–" for c in cols) + " |")
+    return "\n".join(lines)
+
+
 def autoattack_variants(folders: list[Path], seeds: list[int]) -> str:
     """Which AutoAttack variant and components each table entry used (read back from the results)."""
     seen = set()
@@ -83,6 +98,8 @@ def main() -> None:
     print(accuracy_table(methods, seeds))
     print("\n### Ablations of Adv-DPNP (digits)\n")
     print(accuracy_table(ablations, seeds))
+    print("\n### Per seed\n")
+    print(per_seed_table(methods + ablations, seeds))
     print(f"\nAutoAttack variant(s) used: {autoattack_variants(methods + ablations, seeds)}\n")
     print(f"### Masking checks (seed {seeds[0]})\n")
     print(masking_table(methods + ablations, seeds[0]))
