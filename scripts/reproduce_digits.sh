@@ -3,7 +3,7 @@
 # floating-point noise across machines). Finished runs are skipped, so an interrupted run continues.
 #   OUT=runs/study       where the runs go (git-ignored)
 #   SEEDS=0,1,2          training seeds of the method comparison
-#   ABLATION_SEEDS=0     training seeds of the ablations
+#   ABLATION_SEEDS=0,1,2   training seeds of the ablations
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (18 runs, see docs/results.md)
 # Cost on the 2-core CPU of docs/results.md: about 4-6 min per adversarially trained run (train +
@@ -14,7 +14,7 @@ ADVDPNP=${ADVDPNP:-advdpnp}
 PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs/study}
 SEEDS=${SEEDS:-0,1,2}
-ABLATION_SEEDS=${ABLATION_SEEDS:-0}
+ABLATION_SEEDS=${ABLATION_SEEDS:-0,1,2}
 EVAL=(--suite paper --eval-arg=--threads=1 --eval-arg=--check-points=100
       --eval-arg=--square-queries=300 --eval-arg=--no-progress)
 TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
