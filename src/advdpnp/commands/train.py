@@ -25,7 +25,6 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..data.augment import to_float  # noqa: F401  (keeps import errors inside the command)
     from ..evaluate.basic import evaluate_basic, format_table
     from ..train import distributed
     from ..train.checkpoint import previous_path, safe_load
