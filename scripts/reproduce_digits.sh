@@ -57,7 +57,18 @@ for png in sorted(src.glob("*.png")):
     Image.open(png).convert("RGB").quantize(colors=128).save(dst / png.name, optimize=True)
 PY
 
-# 5. Optional: SPEC section 7 defaults sweep, PGD-AT seeds as the reference (quick suite + AutoAttack
+# 5. Standard AutoAttack on 200 points of seed 0 of the main methods vs the cheaper variant.
+mkdir -p "$OUT/full"
+for M in adv_dpnp pgd_at trades; do
+  [ -f "$OUT/full/$M-s0.json" ] || "$ADVDPNP" eval "$OUT/digits-$M/base-s0" --suite full --n 200 --threads 1 \
+    --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s0.json"
+done
+"$PYTHON" scripts/compare_aa_variants.py \
+  "$OUT/digits-adv_dpnp/base-s0/results.json" "$OUT/full/adv_dpnp-s0.json" \
+  "$OUT/digits-pgd_at/base-s0/results.json" "$OUT/full/pgd_at-s0.json" \
+  "$OUT/digits-trades/base-s0/results.json" "$OUT/full/trades-s0.json"
+
+# 6. Optional: SPEC section 7 defaults sweep, PGD-AT seeds as the reference (quick suite + AutoAttack
 #    would be the rule's metric; the paper suite is used for the same columns as above).
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
   "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml train.threads=1 \
