@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..data.augment import as_float
 from ..losses.prototype import rival_hinge
 from .base import attack_mode
 from .pgd import _noise
@@ -35,7 +36,7 @@ def class_centroids(model: nn.Module, x: torch.Tensor, y: torch.Tensor, num_clas
     feats = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        feats.append(model.features(xb.float() / 255 if xb.dtype == torch.uint8 else xb))
+        feats.append(model.features(as_float(xb)))
     model.train(was)
     z = torch.cat(feats)
     sums = torch.zeros(num_classes, z.shape[1], device=z.device).index_add_(0, y, z)

@@ -20,6 +20,13 @@ def config_from_args(items: list[str]) -> Config:
     return load_config(resolve_preset(preset[0]) if preset else None, overrides)
 
 
+def add_checkpoint_argument(p) -> None:
+    """`--checkpoint best|last` of the commands that read a run directory."""
+    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
+                   help="which checkpoint of a run directory (best = chosen on the validation split: PGD "
+                        "accuracy for adversarial methods, clean accuracy for standard/dpnp)")
+
+
 def write_json(obj: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

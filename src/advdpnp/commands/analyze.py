@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import write_json
+from ._common import add_checkpoint_argument, write_json
 
 NAME = "analyze"
 HELP = "latent-space analysis (compactness, separation, drift under PGD) of a run -> latent.json"
@@ -17,7 +17,7 @@ ORDER = 30
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--n", type=int, help="number of test points (default: eval.n of the run, else all)")
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best")
+    add_checkpoint_argument(p)
     p.add_argument("--train-n", type=int, default=5000,
                    help="clean training points whose class centroids are the anchors of a linear head")
     p.add_argument("--embed-n", type=int, default=1000, help="test points whose features are kept (latent_features.pt) "
@@ -29,10 +29,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 @torch.no_grad()
 def features(model: torch.nn.Module, x: torch.Tensor, batch_size: int) -> torch.Tensor:
     """Features of uint8 or float images, batched, model in eval mode."""
-    from ..data.augment import to_float
+    from ..data.augment import as_float
 
     model.eval()
-    out = [model.features(to_float(b) if b.dtype == torch.uint8 else b) for b in x.split(batch_size)]
+    out = [model.features(as_float(b)) for b in x.split(batch_size)]
     return torch.cat(out) if out else torch.zeros(0)
 
 

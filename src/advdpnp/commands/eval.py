@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import write_json
+from ._common import add_checkpoint_argument, write_json
 
 NAME = "eval"
 HELP = "evaluate a trained run on the test split (attack suite, masking checks, corruptions) -> results.json"
@@ -17,8 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--suite", choices=("quick", "paper", "full"), default="quick",
                    help="quick: clean, FGSM, PGD-20; paper: + CW-inf, AutoAttack (APGD-CE + APGD-T), adaptive "
                         "prototype attacks, masking checks, eps curve; full: paper with AutoAttack standard")
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                   help="which checkpoint of a run directory (best = chosen on validation PGD)")
+    add_checkpoint_argument(p)
     p.add_argument("--n", type=int, help="number of test points, the first n of the split (default: all)")
     p.add_argument("--eps", type=float, help="L-inf radius (default: the run's training eps)")
     p.add_argument("--aa-variant", choices=("custom", "standard"),

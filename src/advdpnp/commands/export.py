@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import write_json
+from ._common import add_checkpoint_argument, write_json
 
 NAME = "export"
 HELP = "export a run's model as safetensors plus a JSON model card (no pickle)"
@@ -18,8 +18,7 @@ ORDER = 40
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", metavar="RUN_DIR|CKPT")
-    p.add_argument("--checkpoint", choices=("best", "last"), default="best",
-                   help="which checkpoint of a run directory (best = chosen on validation PGD)")
+    add_checkpoint_argument(p)
     p.add_argument("-o", "--out", metavar="DIR", help="output folder (default: RUN_DIR/export)")
 
 

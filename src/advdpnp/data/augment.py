@@ -14,6 +14,11 @@ def to_float(x: torch.Tensor) -> torch.Tensor:
     return x.float().div_(255.0)
 
 
+def as_float(x: torch.Tensor) -> torch.Tensor:
+    """Stored uint8 images -> [0, 1] floats; float images (e.g. attacked ones) pass through."""
+    return to_float(x) if x.dtype == torch.uint8 else x
+
+
 def random_crop(x: torch.Tensor, padding: int, generator: torch.Generator | None = None) -> torch.Tensor:
     """Pad each image by `padding` zeros and crop back at an independent random offset per image."""
     if padding <= 0:

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from ..attacks import pgd
-from ..data.augment import to_float
+from ..data.augment import as_float
 from ..validate import check_batch, check_budget
 
 
@@ -19,7 +19,7 @@ def clean_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size
     out = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        xb = to_float(xb) if xb.dtype == torch.uint8 else xb
+        xb = as_float(xb)
         out.append(model(xb).argmax(1) == y[i:i + batch_size])
     model.train(was)
     return torch.cat(out) if out else torch.zeros(0, dtype=torch.bool, device=y.device)
@@ -44,7 +44,7 @@ def pgd_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, 
     out = []
     for i in range(0, len(x), batch_size):
         xb = x[i:i + batch_size]
-        xb = to_float(xb) if xb.dtype == torch.uint8 else xb
+        xb = as_float(xb)
         yb = y[i:i + batch_size]
         ok = torch.ones(len(yb), dtype=torch.bool, device=y.device)
         for r in range(restarts):

@@ -20,7 +20,7 @@ from ..attacks.adaptive import model_prototypes, prototype_pgd
 from ..attacks.autoattack import VARIANTS, autoattack_correct
 from ..attacks.fgsm import fgsm
 from ..attacks.pgd import pgd
-from ..data.augment import to_float
+from ..data.augment import as_float
 from . import masking_checks as mc
 from .accuracy import clean_correct, pgd_correct, sample_seeds
 from .curves import DEFAULT_FACTORS, curve_eps, eps_curve
@@ -89,7 +89,7 @@ def run_suite(model: nn.Module, x: torch.Tensor, y: torch.Tensor, p: SuiteParams
     """
     if p.suite not in SUITES:
         raise ValueError(f"suite must be one of {SUITES}, got {p.suite!r}")
-    x = to_float(x) if x.dtype == torch.uint8 else x
+    x = as_float(x)
     indices = torch.arange(len(y)) if indices is None else indices.cpu().long()
     model.eval()
     bs, eps, alpha = p.batch_size, p.eps, p.step
