@@ -6,6 +6,8 @@
 #   ABLATION_SEEDS=0,1,2   training seeds of the ablations
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (18 runs, see docs/results.md)
+#   OVERRIDES=""         extra config overrides for every run, e.g. the first pass of docs/results.md:
+#                        OVERRIDES="train.lr=0.1 attack.eps_ramp_epochs=0" OUT=runs/study-lr0.1
 # Cost on the 2-core CPU of docs/results.md: about 4-6 min per adversarially trained run (train +
 # `--suite paper` below) with one thread, about 1 min per standard run.
 set -euo pipefail
@@ -15,24 +17,25 @@ PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs/study}
 SEEDS=${SEEDS:-0,1,2}
 ABLATION_SEEDS=${ABLATION_SEEDS:-0,1,2}
+read -r -a TRAIN <<< "train.threads=1 ${OVERRIDES:-}"
 EVAL=(--suite paper --eval-arg=--threads=1 --eval-arg=--check-points=100
       --eval-arg=--square-queries=300 --eval-arg=--no-progress)
 TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
 
 # 1. The standard seed-0 model first: it is the source of every other run's transfer check.
-"$ADVDPNP" sweep configs/quick/digits-standard.yaml train.threads=1 --seeds 0 "${EVAL[@]}" \
+"$ADVDPNP" sweep configs/quick/digits-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
   --eval-arg=--transfer-epochs=0 -o "$OUT/digits-standard"
 
 # 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
 #    the adaptive prototype attack(s), masking checks on 100 points.
 for m in standard dpnp pgd_at trades mart adv_dpnp; do
-  "$ADVDPNP" sweep "configs/quick/digits-$m.yaml" train.threads=1 --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" \
+  "$ADVDPNP" sweep "configs/quick/digits-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" \
     -o "$OUT/digits-$m"
 done
 
 # 3. Ablations of Adv-DPNP, same evaluation.
 for a in no_pos no_neg no_cons single_branch proto_pgd_at; do
-  "$ADVDPNP" sweep "configs/quick/ablations/digits-$a.yaml" train.threads=1 --seeds "$ABLATION_SEEDS" \
+  "$ADVDPNP" sweep "configs/quick/ablations/digits-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" \
     "${EVAL[@]}" "$TRANSFER" -o "$OUT/ablation-$a"
 done
 
@@ -43,19 +46,10 @@ for m in standard dpnp pgd_at trades mart adv_dpnp; do
   runs+=("$OUT/digits-$m/base-s0")
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
-# docs/figures/digits keeps the Markdown report, its table and the PNGs as 128-colour palettes
-# (a third of the size; report.html embeds every image and stays in $OUT only).
+# docs/figures/digits keeps the Markdown report, its table and the PNGs (palette-compressed).
 mkdir -p docs/figures/digits
 cp "$OUT/report/report.md" "$OUT/report/table.csv" docs/figures/digits/
-"$PYTHON" - "$OUT/report/figures" docs/figures/digits/figures <<'PY'
-import sys
-from pathlib import Path
-from PIL import Image
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-dst.mkdir(parents=True, exist_ok=True)
-for png in sorted(src.glob("*.png")):
-    Image.open(png).convert("RGB").quantize(colors=128).save(dst / png.name, optimize=True)
-PY
+"$PYTHON" scripts/compress_figures.py "$OUT/report/figures" docs/figures/digits/figures
 
 # 5. Standard AutoAttack on 200 points of seed 0 of the main methods vs the cheaper variant.
 mkdir -p "$OUT/full"
@@ -71,7 +65,7 @@ done
 # 6. Optional: SPEC section 7 defaults sweep, PGD-AT seeds as the reference (quick suite + AutoAttack
 #    would be the rule's metric; the paper suite is used for the same columns as above).
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
-  "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml train.threads=1 \
+  "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml "${TRAIN[@]}" \
     --set method.lambda_pos=0,0.1,1 --set method.beta_adv=0.5,1 --seeds 0,1,2 "${EVAL[@]}" "$TRANSFER" \
     --reference "$OUT/digits-pgd_at" -o "$OUT/defaults"
 fi

@@ -1,9 +1,10 @@
-"""Print the Markdown tables of docs/results.md from the run folders of scripts/reproduce_digits.sh.
+"""Print the Markdown tables of docs/results.md from the run folders of a study script.
 
 Every number comes from a results.json (`advdpnp eval`) or latent.json (`advdpnp analyze`) under
 the study folder, so the tables can be regenerated after re-running the study:
 
-    python scripts/study_tables.py runs/study > /tmp/tables.md
+    python scripts/study_tables.py runs/study > /tmp/tables.md                      # digits
+    python scripts/study_tables.py runs/fmnist --prefix fmnist > /tmp/tables.md     # Fashion-MNIST
 """
 
 from __future__ import annotations
@@ -14,17 +15,38 @@ from pathlib import Path
 
 from advdpnp.commands.sweep import collect
 
-ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case")
+ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case",
+           "corruptions")
 CHECKS = ("eps_monotone", "large_eps", "more_steps_restarts", "square", "transfer", "autoattack_flags")
+
+
+def corruption_means(folder: Path, seeds: list[int]) -> list[float]:
+    """Each seed's mean accuracy over every corruption and severity (`eval --corruptions`)."""
+    out = []
+    for seed in seeds:
+        path = folder / f"base-s{seed}" / "results.json"
+        if path.exists() and "corruptions" in (res := json.loads(path.read_text())):
+            out.append(res["corruptions"]["mean"])
+    return out
+
+
+def mean_std(values: list[float]) -> str:
+    """'mean ± sample std' in % (std 0 for one value), as `advdpnp sweep` aggregates."""
+    m = sum(values) / len(values)
+    sd = (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
+    return f"{100 * m:.1f} ± {100 * sd:.1f}"
 
 
 def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
     """Mean ± std over the seeds found (sample std), in %, one row per folder."""
-    lines = ["| run | seeds | n | " + " | ".join(ATTACKS) + " |", "|---" * (len(ATTACKS) + 3) + "|"]
+    cols = [a for a in ATTACKS if a != "corruptions" or any(corruption_means(f, seeds) for f in folders)]
+    lines = ["| run | seeds | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
     for folder in folders:
         for row in collect(folder, [()], seeds):
-            cells = [f"{100 * row['mean'][a]:.1f} ± {100 * row['std'][a]:.1f}" if a in row["mean"] else "–"
-                     for a in ATTACKS]
+            corr = corruption_means(folder, seeds)
+            cells = [mean_std(corr) if a == "corruptions" and corr else
+                     f"{100 * row['mean'][a]:.1f} ± {100 * row['std'][a]:.1f}" if a in row["mean"] else "–"
+                     for a in cols]
             lines.append(f"| {folder.name} | {row['seeds']} | {row['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -90,14 +112,16 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", type=Path, help="study folder (holds one sweep folder per method)")
     p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--prefix", default="digits", help="method folders are PREFIX-<method> (digits, fmnist)")
     args = p.parse_args()
     seeds = [int(s) for s in args.seeds.split(",")]
-    methods = sorted(f for f in args.root.glob("digits-*") if f.is_dir())
+    methods = sorted(f for f in args.root.glob(f"{args.prefix}-*") if f.is_dir())
     ablations = sorted(f for f in args.root.glob("ablation-*") if f.is_dir())
-    print("### Methods (digits, eps 0.2, all test points)\n")
+    print(f"### Methods ({args.prefix})\n")
     print(accuracy_table(methods, seeds))
-    print("\n### Ablations of Adv-DPNP (digits)\n")
-    print(accuracy_table(ablations, seeds))
+    if ablations:
+        print(f"\n### Ablations of Adv-DPNP ({args.prefix})\n")
+        print(accuracy_table(ablations, seeds))
     print("\n### Per seed\n")
     print(per_seed_table(methods + ablations, seeds))
     print(f"\nAutoAttack variant(s) used: {autoattack_variants(methods + ablations, seeds)}\n")

@@ -71,3 +71,15 @@ def test_baselines_train_from_the_cli(tmp_path, method, head):
                  "train.epochs=1", "train.progress=false", "data.train_subset=200", "attack.steps=2",
                  "train.val_points=40", "--no-eval", "--run-dir", str(tmp_path / method)])
     assert code == 0
+
+
+def test_warmup_grows_the_learning_rate_linearly_then_follows_the_schedule():
+    from advdpnp.config import TrainConfig
+    from advdpnp.train.schedule import lr_factor
+
+    plain = TrainConfig(epochs=10, schedule="cosine")
+    warm = TrainConfig(epochs=10, schedule="cosine", warmup_epochs=2)
+    spe = 5  # steps per epoch: warm-up covers steps 0..9
+    ramp = [lr_factor(warm, s, spe) / lr_factor(plain, s, spe) for s in range(10)]
+    assert ramp == pytest.approx([(s + 1) / 10 for s in range(10)])
+    assert all(lr_factor(warm, s, spe) == lr_factor(plain, s, spe) for s in range(10, 50))

@@ -18,7 +18,18 @@ def milestone_epochs(cfg: TrainConfig) -> list[float]:
 
 
 def lr_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
-    """Multiplier of the base learning rate at global `step`."""
+    """Multiplier of the base learning rate at global `step`: linear warm-up times the schedule.
+
+    The warm-up exists because a prototype head on post-ReLU features can switch every feature unit
+    off in its first large steps, after which no gradient reaches the backbone (docs/results.md).
+    """
+    warmup = 1.0
+    if cfg.warmup_epochs:
+        warmup = min(1.0, (step + 1) / (cfg.warmup_epochs * steps_per_epoch))
+    return warmup * _schedule_factor(cfg, step, steps_per_epoch)
+
+
+def _schedule_factor(cfg: TrainConfig, step: int, steps_per_epoch: int) -> float:
     if cfg.schedule == "constant":
         return 1.0
     if cfg.schedule == "cosine":

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Reproduce the Fashion-MNIST study of docs/results.md (CPU; seeded). Finished runs are skipped, so
+# an interrupted run continues. Needs the data: apt-get install -y dataset-fashion-mnist.
+#   OUT=runs/fmnist      where the runs go (git-ignored)
+#   SEEDS=0,1,2          training seeds
+#   SUBSET=4000 EPOCHS=6   training images (stratified) and epochs: what fits a 2-core CPU
+#   N=500                test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
+#                        the corruption set is generated for the first 1000
+#   FULL_AA_N=200        test points of the standard-AutoAttack comparison (seed 0; 0 skips it)
+#   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
+# Cost on the 2-core CPU of docs/results.md, one thread per run: see docs/results.md (Compute used).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ADVDPNP=${ADVDPNP:-advdpnp}
+PYTHON=${PYTHON:-python}
+OUT=${OUT:-runs/fmnist}
+SEEDS=${SEEDS:-0,1,2}
+SUBSET=${SUBSET:-4000}
+EPOCHS=${EPOCHS:-6}
+N=${N:-500}
+FULL_AA_N=${FULL_AA_N:-200}
+TRAIN=(data.train_subset="$SUBSET" train.epochs="$EPOCHS" train.threads=1)
+EVAL=(--suite paper --n "$N" --eval-arg=--threads=1 --eval-arg=--check-points=50
+      --eval-arg=--square-queries=100 --eval-arg=--no-progress --eval-arg=--corruptions="$OUT/corruptions")
+
+# 1. Generated corruptions (imagecorruptions, 15 kinds x 5 severities) of the first 1000 test images.
+[ -f "$OUT/corruptions/labels.npy" ] || "$ADVDPNP" corrupt --dataset fashion-mnist --n 1000 --out "$OUT/corruptions" --no-progress
+
+# 2. The standard seed-0 model first: it is the transfer source of every other run's transfer check.
+"$ADVDPNP" sweep configs/quick/fmnist-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
+  --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard"
+
+# 3. Method comparison.
+for m in standard dpnp pgd_at trades mart adv_dpnp; do
+  "$ADVDPNP" sweep "configs/quick/fmnist-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" \
+    --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/fmnist-$m"
+done
+
+# 4. Latent analysis and the report over seed 0 of each method.
+runs=()
+for m in standard dpnp pgd_at trades mart adv_dpnp; do
+  [ -f "$OUT/fmnist-$m/base-s0/latent.json" ] || "$ADVDPNP" analyze "$OUT/fmnist-$m/base-s0"
+  runs+=("$OUT/fmnist-$m/base-s0")
+done
+"$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
+mkdir -p docs/figures/fmnist
+cp "$OUT/report/report.md" "$OUT/report/table.csv" docs/figures/fmnist/
+"$PYTHON" scripts/compress_figures.py "$OUT/report/figures" docs/figures/fmnist/figures
+
+# 5. Standard AutoAttack on FULL_AA_N points of seed 0 of Adv-DPNP and PGD-AT vs the cheaper variant.
+if [ "$FULL_AA_N" -gt 0 ]; then
+  mkdir -p "$OUT/full"
+  pairs=()
+  for M in adv_dpnp pgd_at; do
+    [ -f "$OUT/full/$M-s0.json" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s0" --suite full --n "$FULL_AA_N" \
+      --threads 1 --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s0.json"
+    pairs+=("$OUT/fmnist-$M/base-s0/results.json" "$OUT/full/$M-s0.json")
+  done
+  "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
+fi
+
+"$PYTHON" scripts/study_tables.py "$OUT" --prefix fmnist --seeds "$SEEDS"
