@@ -39,7 +39,7 @@ done
 # 4. Latent analysis and the report over seed 0 of each method.
 runs=()
 for m in standard dpnp pgd_at trades mart adv_dpnp; do
-  [ -f "$OUT/fmnist-$m/base-s0/latent.json" ] || "$ADVDPNP" analyze "$OUT/fmnist-$m/base-s0"
+  [ -f "$OUT/fmnist-$m/base-s0/latent.json" ] || "$ADVDPNP" analyze "$OUT/fmnist-$m/base-s0" --n "$N"
   runs+=("$OUT/fmnist-$m/base-s0")
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
