@@ -3,12 +3,15 @@
 # floating-point noise across machines). Finished runs are skipped, so an interrupted run continues.
 #   OUT=runs/study       where the runs go (git-ignored)
 #   SEEDS=0,1,2          training seeds of the method comparison
-#   ABLATION_SEEDS=0,1,2   training seeds of the ablations
+#   ABLATION_SEEDS=0,1,2   training seeds of the ablations (empty: no ablations)
+#   REPORT=1             0: skip the latent analysis and the report of step 4 (e.g. when the report
+#                        is built over runs of several passes, as in docs/results.md)
+#   FULL_AA_METHODS="adv_dpnp pgd_at trades"   seed-0 models checked with standard AutoAttack
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (18 runs, see docs/results.md)
 #   OVERRIDES=""         extra config overrides for every run, e.g. the first pass of docs/results.md:
 #                        OVERRIDES="train.lr=0.1 attack.eps_ramp_epochs=0" OUT=runs/study-lr0.1
-# Cost on the 2-core CPU of docs/results.md: about 4-6 min per adversarially trained run (train +
+# Cost on the 2-core CPU of docs/results.md: about 3 min per adversarially trained run (train +
 # `--suite paper` below) with one thread, about 1 min per standard run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,7 +19,7 @@ ADVDPNP=${ADVDPNP:-advdpnp}
 PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs/study}
 SEEDS=${SEEDS:-0,1,2}
-ABLATION_SEEDS=${ABLATION_SEEDS:-0,1,2}
+ABLATION_SEEDS=${ABLATION_SEEDS-0,1,2}
 read -r -a TRAIN <<< "train.threads=1 ${OVERRIDES:-}"
 EVAL=(--suite paper --eval-arg=--threads=1 --eval-arg=--check-points=100
       --eval-arg=--square-queries=300 --eval-arg=--no-progress)
@@ -35,32 +38,34 @@ done
 
 # 3. Ablations of Adv-DPNP, same evaluation.
 for a in no_pos no_neg no_cons single_branch proto_pgd_at; do
+  [ -n "$ABLATION_SEEDS" ] || break
   "$ADVDPNP" sweep "configs/quick/ablations/digits-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" \
     "${EVAL[@]}" "$TRANSFER" -o "$OUT/ablation-$a"
 done
 
 # 4. Latent analysis of seed 0 of each method, and the report (figures) over those runs.
-runs=()
-for m in standard dpnp pgd_at trades mart adv_dpnp; do
-  "$ADVDPNP" analyze "$OUT/digits-$m/base-s0"
-  runs+=("$OUT/digits-$m/base-s0")
-done
-"$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
-# docs/figures/digits keeps the Markdown report, its table and the PNGs (palette-compressed).
-mkdir -p docs/figures/digits
-cp "$OUT/report/report.md" "$OUT/report/table.csv" docs/figures/digits/
-"$PYTHON" scripts/compress_figures.py "$OUT/report/figures" docs/figures/digits/figures
+if [ "${REPORT:-1}" = 1 ]; then
+  runs=()
+  for m in standard dpnp pgd_at trades mart adv_dpnp; do
+    [ -f "$OUT/digits-$m/base-s0/latent.json" ] || "$ADVDPNP" analyze "$OUT/digits-$m/base-s0"
+    runs+=("$OUT/digits-$m/base-s0")
+  done
+  "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
+  # docs/figures/digits keeps the Markdown report, its table and the PNGs (palette-compressed).
+  mkdir -p docs/figures/digits
+  cp "$OUT/report/report.md" "$OUT/report/table.csv" docs/figures/digits/
+  "$PYTHON" scripts/compress_figures.py "$OUT/report/figures" docs/figures/digits/figures
+fi
 
 # 5. Standard AutoAttack on 200 points of seed 0 of the main methods vs the cheaper variant.
 mkdir -p "$OUT/full"
-for M in adv_dpnp pgd_at trades; do
+pairs=()
+for M in ${FULL_AA_METHODS-adv_dpnp pgd_at trades}; do
   [ -f "$OUT/full/$M-s0.json" ] || "$ADVDPNP" eval "$OUT/digits-$M/base-s0" --suite full --n 200 --threads 1 \
     --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s0.json"
+  pairs+=("$OUT/digits-$M/base-s0/results.json" "$OUT/full/$M-s0.json")
 done
-"$PYTHON" scripts/compare_aa_variants.py \
-  "$OUT/digits-adv_dpnp/base-s0/results.json" "$OUT/full/adv_dpnp-s0.json" \
-  "$OUT/digits-pgd_at/base-s0/results.json" "$OUT/full/pgd_at-s0.json" \
-  "$OUT/digits-trades/base-s0/results.json" "$OUT/full/trades-s0.json"
+[ ${#pairs[@]} -eq 0 ] || "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
 
 # 6. Optional: SPEC section 7 defaults sweep, PGD-AT seeds as the reference (quick suite + AutoAttack
 #    would be the rule's metric; the paper suite is used for the same columns as above).

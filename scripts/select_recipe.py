@@ -16,7 +16,7 @@ import json
 import statistics
 from pathlib import Path
 
-from study_tables import accuracy_table, per_seed_table
+from study_tables import accuracy_table, latent_table, masking_table, per_seed_table
 
 from advdpnp.config import load_config
 from advdpnp.methods import METHODS
@@ -66,6 +66,8 @@ def main() -> None:
     print("\nTest accuracy of the selected recipe per method:\n")
     print(accuracy_table(chosen, seeds))
     print("\n" + per_seed_table(chosen, seeds))
+    print(f"\nMasking checks of the selected runs (seed {seeds[0]}):\n\n" + masking_table(chosen, seeds[0]))
+    print(f"\nLatent space of the selected runs (seed {seeds[0]}, `advdpnp analyze`):\n\n" + latent_table(chosen, seeds[0]))
 
 
 if __name__ == "__main__":
