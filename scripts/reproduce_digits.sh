@@ -51,10 +51,7 @@ if [ "${REPORT:-1}" = 1 ]; then
     runs+=("$OUT/digits-$m/base-s0")
   done
   "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
-  # docs/figures/digits keeps the Markdown report, its table and the PNGs (palette-compressed).
-  mkdir -p docs/figures/digits
-  cp "$OUT/report/report.md" "$OUT/report/table.csv" docs/figures/digits/
-  "$PYTHON" scripts/compress_figures.py "$OUT/report/figures" docs/figures/digits/figures
+  "$PYTHON" scripts/publish_report.py "$OUT/report" docs/figures/digits
 fi
 
 # 5. Standard AutoAttack on 200 points of seed 0 of the main methods vs the cheaper variant.

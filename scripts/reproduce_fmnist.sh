@@ -43,9 +43,7 @@ for m in standard dpnp pgd_at trades mart adv_dpnp; do
   runs+=("$OUT/fmnist-$m/base-s0")
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
-mkdir -p docs/figures/fmnist
-cp "$OUT/report/report.md" "$OUT/report/table.csv" docs/figures/fmnist/
-"$PYTHON" scripts/compress_figures.py "$OUT/report/figures" docs/figures/fmnist/figures
+"$PYTHON" scripts/publish_report.py "$OUT/report" docs/figures/fmnist
 
 # 5. Standard AutoAttack on FULL_AA_N points of seed 0 of Adv-DPNP and PGD-AT vs the cheaper variant.
 if [ "$FULL_AA_N" -gt 0 ]; then

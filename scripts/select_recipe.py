@@ -20,6 +20,7 @@ from study_tables import accuracy_table, latent_table, masking_table, per_seed_t
 
 from advdpnp.config import load_config
 from advdpnp.methods import METHODS
+from advdpnp.train.trainer import selection_metric
 
 
 def validation_score(run: Path) -> float | None:
@@ -29,9 +30,7 @@ def validation_score(run: Path) -> float | None:
         return None
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     cfg = load_config(run / "config.yaml")
-    key = cfg.train.select_on  # the trainer's rule (Trainer.select_on)
-    if key == "auto":
-        key = "val_pgd" if METHODS.get(cfg.method["name"]).adversarial else "val_clean"
+    key = selection_metric(cfg.train.select_on, METHODS.get(cfg.method["name"]).adversarial)
     return max(r[key] for r in rows if key in r)
 
 

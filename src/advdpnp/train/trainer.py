@@ -27,6 +27,13 @@ from .schedule import lr_factor
 from .setup import build_from_config
 
 
+
+def selection_metric(select_on: str, adversarial: bool) -> str:
+    """The validation metric that picks `best`: `auto` means PGD accuracy for adversarial methods."""
+    if select_on != "auto":
+        return select_on
+    return "val_pgd" if adversarial else "val_clean"
+
 class TrainingDiverged(UserError):
     """A loss term became NaN or infinite."""
 
@@ -85,8 +92,7 @@ class Trainer:
         self.gen = torch.Generator().manual_seed(t.seed + 1 + 7_919 * distributed.rank())
         self.epoch, self.step_in_epoch, self.global_step = 0, 0, 0
         self.best_metric, self.best_epoch = -1.0, -1
-        sel = t.select_on
-        self.select_on = sel if sel != "auto" else ("val_pgd" if self.method.adversarial else "val_clean")
+        self.select_on = selection_metric(t.select_on, self.method.adversarial)
         self.partial_sums, self.partial_count = {}, 0  # running train metrics of an unfinished epoch
         self.lock = RunLock(self.run_dir).acquire()  # one training per run directory
         self.ckpt_dir = self.run_dir / "checkpoints"
