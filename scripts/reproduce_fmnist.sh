@@ -1,44 +1,51 @@
 #!/usr/bin/env bash
 # Reproduce the Fashion-MNIST study of docs/results.md (CPU; seeded). Finished runs are skipped, so
 # an interrupted run continues. Needs the data: apt-get install -y dataset-fashion-mnist.
-#   OUT=runs/fmnist      where the runs go (git-ignored)
+#   OUT=runs/fmnist-w    where the runs go (git-ignored)
+#   CORRUPTIONS=runs/fmnist/corruptions   the generated corruption set (made here if missing)
 #   SEEDS=0,1,2          training seeds
+#   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison
 #   SUBSET=4000 EPOCHS=6   training images (stratified) and epochs: what fits a 2-core CPU
-#   N=500                test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
+#   N=1000               test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
 #                        the corruption set is generated for the first 1000
 #   FULL_AA_N=200        test points of the standard-AutoAttack comparison (seed 0; 0 skips it)
+#   FULL_AA_METHODS="adv_dpnp pgd_at"   the seed-0 models of that comparison
+#   OVERRIDES=""         extra config overrides for every run; the first pass of docs/results.md was
+#                        OVERRIDES="train.warmup_epochs=0" N=500 OUT=runs/fmnist
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 # Cost on the 2-core CPU of docs/results.md, one thread per run: see docs/results.md (Compute used).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADVDPNP=${ADVDPNP:-advdpnp}
 PYTHON=${PYTHON:-python}
-OUT=${OUT:-runs/fmnist}
+OUT=${OUT:-runs/fmnist-w}
+CORRUPTIONS=${CORRUPTIONS:-runs/fmnist/corruptions}
 SEEDS=${SEEDS:-0,1,2}
+METHODS=${METHODS:-standard dpnp pgd_at trades mart adv_dpnp}
 SUBSET=${SUBSET:-4000}
 EPOCHS=${EPOCHS:-6}
-N=${N:-500}
+N=${N:-1000}
 FULL_AA_N=${FULL_AA_N:-200}
-TRAIN=(data.train_subset="$SUBSET" train.epochs="$EPOCHS" train.threads=1)
+read -r -a TRAIN <<< "data.train_subset=$SUBSET train.epochs=$EPOCHS train.threads=1 ${OVERRIDES:-}"
 EVAL=(--suite paper --n "$N" --eval-arg=--threads=1 --eval-arg=--check-points=50
-      --eval-arg=--square-queries=100 --eval-arg=--no-progress --eval-arg=--corruptions="$OUT/corruptions")
+      --eval-arg=--square-queries=100 --eval-arg=--no-progress --eval-arg=--corruptions="$CORRUPTIONS")
 
 # 1. Generated corruptions (imagecorruptions, 15 kinds x 5 severities) of the first 1000 test images.
-[ -f "$OUT/corruptions/labels.npy" ] || "$ADVDPNP" corrupt --dataset fashion-mnist --n 1000 --out "$OUT/corruptions" --no-progress
+[ -f "$CORRUPTIONS/labels.npy" ] || "$ADVDPNP" corrupt --dataset fashion-mnist --n 1000 --out "$CORRUPTIONS" --no-progress
 
 # 2. The standard seed-0 model first: it is the transfer source of every other run's transfer check.
 "$ADVDPNP" sweep configs/quick/fmnist-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
   --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard"
 
 # 3. Method comparison.
-for m in standard dpnp pgd_at trades mart adv_dpnp; do
+for m in $METHODS; do
   "$ADVDPNP" sweep "configs/quick/fmnist-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" \
     --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/fmnist-$m"
 done
 
 # 4. Latent analysis and the report over seed 0 of each method.
 runs=()
-for m in standard dpnp pgd_at trades mart adv_dpnp; do
+for m in $METHODS; do
   [ -f "$OUT/fmnist-$m/base-s0/latent.json" ] || "$ADVDPNP" analyze "$OUT/fmnist-$m/base-s0" --n "$N"
   runs+=("$OUT/fmnist-$m/base-s0")
 done
@@ -49,7 +56,7 @@ done
 if [ "$FULL_AA_N" -gt 0 ]; then
   mkdir -p "$OUT/full"
   pairs=()
-  for M in adv_dpnp pgd_at; do
+  for M in ${FULL_AA_METHODS-adv_dpnp pgd_at}; do
     [ -f "$OUT/full/$M-s0.json" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s0" --suite full --n "$FULL_AA_N" \
       --threads 1 --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s0.json"
     pairs+=("$OUT/fmnist-$M/base-s0/results.json" "$OUT/full/$M-s0.json")

@@ -12,26 +12,18 @@ prints the test accuracies of the selected runs. The test split plays no part in
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 from pathlib import Path
 
 from study_tables import accuracy_table, latent_table, masking_table, per_seed_table
 
-from advdpnp.config import load_config
-from advdpnp.methods import METHODS
-from advdpnp.train.trainer import selection_metric
+from advdpnp.report.runs import validation_at_best
 
 
 def validation_score(run: Path) -> float | None:
     """Best value over epochs of the run's selection metric (the one that chose checkpoints/best.pt)."""
-    path = run / "metrics.jsonl"
-    if not path.exists():
-        return None
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-    cfg = load_config(run / "config.yaml")
-    key = selection_metric(cfg.train.select_on, METHODS.get(cfg.method["name"]).adversarial)
-    return max(r[key] for r in rows if key in r)
+    row = validation_at_best(run)
+    return None if row is None else row[row["selected_on"]]
 
 
 def main() -> None:

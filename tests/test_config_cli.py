@@ -99,9 +99,49 @@ def test_sweep_trains_each_grid_point_and_seed_and_tabulates(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
         "lambda_pos=0-s0", "lambda_pos=0-s1", "lambda_pos=0.5-s0", "lambda_pos=0.5-s1"]
     table = (out / "sweep.md").read_text()
-    assert "| lambda_pos=0 | 2 | 20 |" in table and "pgd20" in table
+    assert "| lambda_pos=0 | 2 | 20 |" in table and "pgd20" in table and "val_pgd" in table
     mtime = (out / "lambda_pos=0-s0" / "results.json").stat().st_mtime
     assert main(["sweep", "train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
                  "train.val_points=20", "--set", "method.lambda_pos=0,0.5", "--seeds", "0,1", "--n", "20",
                  "-o", str(out)]) == 0
     assert (out / "lambda_pos=0-s0" / "results.json").stat().st_mtime == mtime  # finished runs are skipped
+
+
+def test_one_at_a_time_grid_varies_each_axis_alone_around_the_preset():
+    from advdpnp.commands.sweep import make_grid, parse_axes, tag_of
+
+    axes = parse_axes(["model.radius=2,8", "method.beta_adv=0.5"])
+    assert [tag_of(p) for p in make_grid(axes, one_at_a_time=True)] == ["base", "radius=2", "radius=8", "beta_adv=0.5"]
+    assert len(make_grid(axes)) == 2 and tag_of(make_grid(axes)[0]) == "radius=2-beta_adv=0.5"
+
+
+def _row(setting: str, val_clean: float, val_pgd: float, autoattack: float) -> dict:
+    return {"setting": setting, "seeds": 2, "n": 100, "std": {},
+            "mean": {"val_clean": val_clean, "val_pgd": val_pgd, "clean": 0.9, "autoattack": autoattack}}
+
+
+def test_sweep_chooses_on_validation_and_only_reports_the_test_check(tmp_path):
+    from advdpnp.commands.sweep import choose, write_tables
+
+    ref = {"val_clean": 0.90, "val_pgd": 0.50, "autoattack": 0.45}
+    # "b" has the best validation clean accuracy within tolerance; "c" is better on the test split's AA and
+    # clean accuracy but misses the validation robustness bar, so it must not be chosen.
+    rows = [_row("a", 0.92, 0.52, 0.40), _row("b", 0.95, 0.495, 0.41), _row("c", 0.99, 0.48, 0.60)]
+    assert choose(rows, ref, tolerance=1.0) == "b"
+    assert choose(rows, ref, tolerance=0.0) == "a"
+    assert choose(rows, {"autoattack": 0.45}, 1.0) is None  # no validation numbers: no choice
+    write_tables(tmp_path, rows, ref, 1.0)
+    md = (tmp_path / "sweep.md").read_text()
+    assert "| b **(chosen)** |" in md and "does NOT hold" in md  # b's test AA 41 % < 45 % - 1
+
+
+def test_validation_at_best_follows_the_trainers_first_maximum(tmp_path):
+    from advdpnp.config import save_config
+    from advdpnp.report.runs import validation_at_best
+
+    save_config(load_config(), tmp_path / "config.yaml")  # adv_dpnp: selects on val_pgd
+    rows = [{"epoch": 1, "val_clean": 0.5, "val_pgd": 0.3}, {"epoch": 2, "val_clean": 0.7, "val_pgd": 0.4},
+            {"epoch": 3, "val_clean": 0.9, "val_pgd": 0.4}]
+    (tmp_path / "metrics.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+    best = validation_at_best(tmp_path)
+    assert best["epoch"] == 2 and best["selected_on"] == "val_pgd"

@@ -58,6 +58,29 @@ def _jsonl(path: Path) -> list[dict]:
     return rows
 
 
+def validation_at_best(run_dir: str | Path) -> dict | None:
+    """The metrics.jsonl row of the epoch that saved checkpoints/best.pt, by the trainer's own rule.
+
+    Choices made across runs (recipes, sweep defaults) read validation numbers from here, so the
+    test split never takes part in them. None when the run has no config or validation rows yet.
+    """
+    from ..config import load_config
+    from ..methods import METHODS
+    from ..train.trainer import selection_metric
+
+    p = Path(run_dir)
+    rows = _jsonl(p / "metrics.jsonl")
+    if not rows or not (p / "config.yaml").is_file():
+        return None
+    cfg = load_config(p / "config.yaml")
+    key = selection_metric(cfg.train.select_on, METHODS.get(cfg.method["name"]).adversarial)
+    best = None
+    for row in rows:  # the first maximum, as the trainer saves best.pt only on strict improvement
+        if key in row and (best is None or row[key] > best[key]):
+            best = row
+    return None if best is None else {**best, "selected_on": key}
+
+
 def load_record(run_dir: str | Path) -> RunRecord:
     """Read a run directory; it must hold at least one of results.json, latent.json, metrics.jsonl."""
     p = Path(run_dir)
