@@ -99,7 +99,7 @@ def test_sweep_trains_each_grid_point_and_seed_and_tabulates(tmp_path, capsys):
     assert sorted(p.name for p in out.iterdir() if p.is_dir()) == [
         "lambda_pos=0-s0", "lambda_pos=0-s1", "lambda_pos=0.5-s0", "lambda_pos=0.5-s1"]
     table = (out / "sweep.md").read_text()
-    assert "| lambda_pos=0 | 2 | 20 |" in table and "pgd20" in table and "val_pgd" in table
+    assert "| lambda_pos=0 | 2 | 0 | 20 |" in table and "pgd20" in table and "val_pgd" in table
     mtime = (out / "lambda_pos=0-s0" / "results.json").stat().st_mtime
     assert main(["sweep", "train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
                  "train.val_points=20", "--set", "method.lambda_pos=0,0.5", "--seeds", "0,1", "--n", "20",
@@ -145,3 +145,13 @@ def test_validation_at_best_follows_the_trainers_first_maximum(tmp_path):
     (tmp_path / "metrics.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
     best = validation_at_best(tmp_path)
     assert best["epoch"] == 2 and best["selected_on"] == "val_pgd"
+
+
+def test_a_diverged_setting_is_tabulated_and_never_chosen(tmp_path):
+    from advdpnp.commands.sweep import choose, write_tables
+
+    ref = {"val_clean": 0.90, "val_pgd": 0.50, "autoattack": 0.45}
+    rows = [_row("a", 0.92, 0.52, 0.46), {**_row("r8", 0.99, 0.60, 0.50), "diverged": 1}]
+    assert choose(rows, ref, tolerance=1.0) == "a"
+    write_tables(tmp_path, rows, ref, 1.0)
+    assert "| r8 | 2 | 1 | 100 |" in (tmp_path / "sweep.md").read_text()

@@ -68,7 +68,7 @@ def tag_of(point: tuple) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..train.trainer import Trainer
+    from ..train.trainer import Trainer, TrainingDiverged
     from ._common import config_from_args
 
     try:
@@ -87,14 +87,23 @@ def run(args: argparse.Namespace) -> int:
             if (run_dir / "results.json").exists() and _suite_of(run_dir) == args.suite:
                 print(f"[sweep] done already: {run_dir}")
                 continue
+            if (run_dir / DIVERGED).exists():
+                print(f"[sweep] diverged before: {run_dir} (delete {DIVERGED} to retry)")
+                continue
             overrides = [f"{k}={v}" for k, v in point] + [f"train.seed={seed}", f"name={tag}-s{seed}"]
             cfg = config_from_args(list(args.items) + overrides)
             resume = (run_dir / "checkpoints" / "last.pt").exists()
             print(f"[sweep] {'resuming' if resume else 'training'} {run_dir}")
             trainer = Trainer(cfg, run_dir, resume=resume)
-            if trainer.epoch < cfg.train.epochs:
-                trainer.fit()
-            del trainer
+            try:
+                if trainer.epoch < cfg.train.epochs:
+                    trainer.fit()
+            except TrainingDiverged as e:  # a result of the grid point, not a reason to stop the sweep
+                (run_dir / DIVERGED).write_text(str(e) + "\n")
+                print(f"[sweep] diverged, recorded in {run_dir / DIVERGED}: {e}")
+                continue
+            finally:
+                del trainer
             _evaluate(run_dir, args.suite, args.n, args.eval_arg)
     rows = collect(out, grid, seeds)
     reference = summarise_reference(Path(args.reference)) if args.reference else None
@@ -128,6 +137,7 @@ def _accuracies(results: dict) -> dict[str, float]:
 
 
 VALIDATION = ("val_clean", "val_pgd")
+DIVERGED = "diverged.txt"  # written in a run directory whose training the NaN guard stopped
 
 
 def _mean_std(values: dict[str, list[float]]) -> tuple[dict, dict]:
@@ -151,7 +161,10 @@ def collect(out: Path, grid: list, seeds: list[int]) -> list[dict]:
     for point in grid:
         tag = tag_of(point)
         runs = [out / f"{tag}-s{seed}" for seed in seeds if (out / f"{tag}-s{seed}" / "results.json").exists()]
+        diverged = sum((out / f"{tag}-s{seed}" / DIVERGED).exists() for seed in seeds)
         if not runs:
+            if diverged:
+                rows.append({"setting": tag, "seeds": 0, "diverged": diverged, "n": None, "mean": {}, "std": {}})
             continue
         metrics: dict[str, list[float]] = {}
         for run in runs:
@@ -159,7 +172,7 @@ def collect(out: Path, grid: list, seeds: list[int]) -> list[dict]:
                 metrics.setdefault(k, []).append(v)
         mean, std = _mean_std(metrics)
         n = json.loads((runs[0] / "results.json").read_text()).get("n")
-        rows.append({"setting": tag, "seeds": len(runs), "n": n, "mean": mean, "std": std})
+        rows.append({"setting": tag, "seeds": len(runs), "diverged": diverged, "n": n, "mean": mean, "std": std})
     return rows
 
 
@@ -186,10 +199,12 @@ def summarise_reference(folder: Path) -> dict:
 
 
 def choose(rows: list[dict], reference: dict, tolerance: float) -> str | None:
-    """SPEC section 7 on validation: best val_clean among rows with val_pgd >= reference's - tolerance."""
+    """SPEC section 7 on validation: best val_clean among rows with val_pgd >= reference's - tolerance.
+
+    A setting with a diverged seed is never chosen: a default must train on every seed tried."""
     if "val_pgd" not in reference:
         return None
-    ok = [r for r in rows if "val_pgd" in r["mean"] and "val_clean" in r["mean"]
+    ok = [r for r in rows if not r.get("diverged") and "val_pgd" in r["mean"] and "val_clean" in r["mean"]
           and r["mean"]["val_pgd"] >= reference["val_pgd"] - tolerance / 100]
     return max(ok, key=lambda r: r["mean"]["val_clean"])["setting"] if ok else None
 
@@ -210,13 +225,14 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
     cols = [k for k in VALIDATION if any(k in r["mean"] for r in rows)] + tests
     chosen = choose(rows, reference, tolerance) if reference else None
     check = test_check(rows, chosen, reference, tolerance) if reference else None
-    lines = ["| setting | seeds | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
+    lines = ["| setting | seeds | diverged | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 4) + "|"]
     for r in rows:
         cells = [f"{100 * r['mean'][c]:.2f} ± {100 * r['std'].get(c, 0.0):.2f}" if c in r["mean"] else "–" for c in cols]
         mark = " **(chosen)**" if r["setting"] == chosen else ""
-        lines.append(f"| {r['setting']}{mark} | {r['seeds']} | {r['n']} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['setting']}{mark} | {r['seeds']} | {r.get('diverged', 0)} | {r['n']} | "
+                     + " | ".join(cells) + " |")
     lines += ["", "val_clean / val_pgd: validation metrics of each run's `best` checkpoint; the other columns are "
-              "the test split."]
+              "the test split. diverged: seeds the NaN guard stopped (not in the means)."]
     if reference:
         ref_val = f"{100 * reference['val_pgd']:.2f} %" if "val_pgd" in reference else "missing"
         lines.append(f"Reference val_pgd: {ref_val}; rule (on validation): best val_clean with val_pgd >= reference "
