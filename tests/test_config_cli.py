@@ -136,13 +136,15 @@ def test_sweep_chooses_on_validation_and_only_reports_the_test_check(tmp_path):
 
 
 def test_validation_at_best_follows_the_trainers_first_maximum(tmp_path):
+    import json
+
     from advdpnp.config import save_config
     from advdpnp.report.runs import validation_at_best
 
     save_config(load_config(), tmp_path / "config.yaml")  # adv_dpnp: selects on val_pgd
     rows = [{"epoch": 1, "val_clean": 0.5, "val_pgd": 0.3}, {"epoch": 2, "val_clean": 0.7, "val_pgd": 0.4},
             {"epoch": 3, "val_clean": 0.9, "val_pgd": 0.4}]
-    (tmp_path / "metrics.jsonl").write_text("".join(__import__("json").dumps(r) + "\n" for r in rows))
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     best = validation_at_best(tmp_path)
     assert best["epoch"] == 2 and best["selected_on"] == "val_pgd"
 
@@ -155,3 +157,24 @@ def test_a_diverged_setting_is_tabulated_and_never_chosen(tmp_path):
     assert choose(rows, ref, tolerance=1.0) == "a"
     write_tables(tmp_path, rows, ref, 1.0)
     assert "| r8 | 2 | 1 | 100 |" in (tmp_path / "sweep.md").read_text()
+
+
+def test_sweep_records_a_diverged_seed_and_goes_on(tmp_path, monkeypatch, capsys):
+    from advdpnp.train.trainer import Trainer, TrainingDiverged
+
+    fit = Trainer.fit
+
+    def fit_or_diverge(self):
+        if self.cfg.train.seed == 0:
+            raise TrainingDiverged("non-finite loss at epoch 1 step 1")
+        return fit(self)
+
+    monkeypatch.setattr(Trainer, "fit", fit_or_diverge)
+    out = tmp_path / "sw"
+    args = ["sweep", "train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
+            "train.val_points=20", "--seeds", "0,1", "--n", "20", "-o", str(out), "--eval-arg=--no-progress"]
+    assert main(args) == 0
+    assert (out / "base-s0" / "diverged.txt").exists() and not (out / "base-s0" / "results.json").exists()
+    assert (out / "base-s1" / "results.json").exists()
+    assert "| base | 1 | 1 | 20 |" in (out / "sweep.md").read_text()
+    assert main(args) == 0 and "diverged before" in capsys.readouterr().out

@@ -27,12 +27,12 @@ from .schedule import lr_factor
 from .setup import build_from_config
 
 
-
 def selection_metric(select_on: str, adversarial: bool) -> str:
     """The validation metric that picks `best`: `auto` means PGD accuracy for adversarial methods."""
     if select_on != "auto":
         return select_on
     return "val_pgd" if adversarial else "val_clean"
+
 
 class TrainingDiverged(UserError):
     """A loss term became NaN or infinite."""
