@@ -22,6 +22,14 @@ def test_dotted_overrides_are_typed():
     assert cfg.data.flip is True and cfg.train.milestones == [2, 3]
 
 
+def test_exponent_numbers_without_a_dot_are_numbers():
+    # PyYAML (YAML 1.1) parses `5e-4` as a string; a float field must still accept it.
+    cfg = load_config(None, ["train.weight_decay=5e-4", "train.lr=1E-2", "method.lambda_neg=2e0"])
+    assert cfg.train.weight_decay == 5e-4 and cfg.train.lr == 0.01 and cfg.method["lambda_neg"] == 2.0
+    with pytest.raises(ConfigError, match="train.epochs"):
+        load_config(None, ["train.epochs=1e3"])  # an integer field stays strict
+
+
 @pytest.mark.parametrize("override,field", [
     ("train.epochs=0", "train.epochs"),
     ("train.epochs=abc", "train.epochs"),

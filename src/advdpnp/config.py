@@ -7,6 +7,7 @@ what is allowed. Method-specific options live in each method's own `Options` dat
 from __future__ import annotations
 
 import dataclasses
+import re
 import types
 import typing
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from typing import Any
 import yaml
 
 from .errors import ConfigError, UserError
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 
 def opt(default: Any, help: str = "", choices: tuple | None = None, min: float | None = None,
@@ -151,6 +154,8 @@ def _coerce(path: str, value: Any, tp: Any) -> Any:
     if tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             return float(value)
+        if isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
+            return float(value)  # YAML 1.1 reads `5e-4` (no dot) as a string; users mean the number
         raise ConfigError(path, value, "must be a number")
     if tp is str:
         if isinstance(value, str):
