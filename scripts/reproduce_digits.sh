@@ -8,8 +8,9 @@
 #                        is built over runs of several passes, as in docs/results.md)
 #   FULL_AA_METHODS="adv_dpnp pgd_at trades"   seed-0 models checked with standard AutoAttack
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
-#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep (11 settings x SWEEP_SEEDS,
-#                        default 0,1: 22 runs, about 1 CPU-hour; see docs/results.md)
+#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep: the loss weights (11 settings x
+#                        SWEEP_SEEDS, default 0,1: 22 runs, about 1 CPU-hour) and the main options
+#                        (6 settings x SWEEP_SEEDS: 12 runs, about 35 CPU-min); see docs/results.md
 #   OVERRIDES=""         extra config overrides for every run, e.g. the first pass of docs/results.md:
 #                        OVERRIDES="train.lr=0.1 attack.eps_ramp_epochs=0" OUT=runs/study-lr0.1
 # Cost on the 2-core CPU of docs/results.md: about 3 min per adversarially trained run (train +
@@ -73,6 +74,12 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
     --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
     --set method.lambda_cons=0.3,3 --set method.beta_adv=0.5,2 --seeds "${SWEEP_SEEDS:-0,1}" \
     "${EVAL[@]}" "$TRANSFER" --reference "$OUT/digits-pgd_at" -o "$OUT/defaults"
+  # The main options, one at a time around the preset, same rule (consistency, repulsion, logits,
+  # training-attack loss).
+  "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml "${TRAIN[@]}" --one-at-a-time \
+    --set method.consistency=feature_l2 --set method.repulsion=feature --set model.logits=cosine,neg_sqdist \
+    --set attack.loss=kl --seeds "${SWEEP_SEEDS:-0,1}" "${EVAL[@]}" "$TRANSFER" \
+    --reference "$OUT/digits-pgd_at" -o "$OUT/options"
 fi
 
 "$PYTHON" scripts/study_tables.py "$OUT" --seeds "$SEEDS"
