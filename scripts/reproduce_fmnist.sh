@@ -10,6 +10,8 @@
 #                        the corruption set is generated for the first 1000
 #   FULL_AA_N=200        test points of the standard-AutoAttack comparison (seed 0; 0 skips it)
 #   FULL_AA_METHODS="adv_dpnp pgd_at"   the seed-0 models of that comparison
+#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep around the Adv-DPNP preset (step 6):
+#                        16 settings x SWEEP_SEEDS (default 0,1), about 8 CPU-min per run
 #   OVERRIDES=""         extra config overrides for every run; the first pass of docs/results.md was
 #                        OVERRIDES="train.warmup_epochs=0" N=500 OUT=runs/fmnist
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
@@ -62,6 +64,30 @@ if [ "$FULL_AA_N" -gt 0 ]; then
     pairs+=("$OUT/fmnist-$M/base-s0/results.json" "$OUT/full/$M-s0.json")
   done
   "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
+fi
+
+# 6. Optional: SPEC section 7 defaults sweep. Each loss weight and main option is varied alone around
+#    the preset; the choice is made on the validation split against the PGD-AT runs of step 3. The
+#    sweep's test evaluation is the quick suite (clean, FGSM, PGD-20) on N points: AutoAttack of the
+#    chosen setting comes from step 3 when it is the preset (else: advdpnp eval --suite paper on it).
+#    Its base points are the step-3 Adv-DPNP runs of the same seeds (same config and seed), copied
+#    without their evaluation instead of trained again.
+if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
+  SWEEP_SEEDS=${SWEEP_SEEDS:-0,1}
+  for s in ${SWEEP_SEEDS//,/ }; do
+    base="$OUT/sweep/base-s$s"
+    if [ ! -d "$base" ] && [ -f "$OUT/fmnist-adv_dpnp/base-s$s/checkpoints/last.pt" ]; then
+      mkdir -p "$OUT/sweep"
+      cp -r "$OUT/fmnist-adv_dpnp/base-s$s" "$base"
+      rm -f "$base"/results.json "$base"/latent.json "$base"/latent_features.pt "$base"/eps_curve-*.png
+    fi
+  done
+  "$ADVDPNP" sweep configs/quick/fmnist-adv_dpnp.yaml "${TRAIN[@]}" --one-at-a-time \
+    --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
+    --set method.lambda_cons=0.3,3 --set method.beta_adv=0.5,2 --set model.logits=cosine,neg_sqdist \
+    --set method.consistency=feature_l2 --set method.repulsion=feature --set attack.loss=kl \
+    --seeds "$SWEEP_SEEDS" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress \
+    --reference "$OUT/fmnist-pgd_at" -o "$OUT/sweep"
 fi
 
 "$PYTHON" scripts/study_tables.py "$OUT" --prefix fmnist --seeds "$SEEDS"
