@@ -5,6 +5,7 @@ the study folder, so the tables can be regenerated after re-running the study:
 
     python scripts/study_tables.py runs/study > /tmp/tables.md                      # digits
     python scripts/study_tables.py runs/fmnist --prefix fmnist > /tmp/tables.md     # Fashion-MNIST
+    python scripts/study_tables.py --results runs/fmnist-w/sweep-paper/*.json       # single results files
 """
 
 from __future__ import annotations
@@ -48,6 +49,24 @@ def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
                      f"{100 * row['mean'][a]:.1f} ± {100 * row['std'][a]:.1f}" if a in row["mean"] else "–"
                      for a in cols]
             lines.append(f"| {folder.name} | {row['seeds']} | {row['n']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def results_table(paths: list[Path]) -> str:
+    """One row per results file (label: its name, or RUN folder for RUN/results.json), e.g. the sweep settings given the comparison's evaluation."""
+    cols = [a for a in ATTACKS if a != "corruptions"] + ["corruptions", "masking checks"]
+    lines = ["| results | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for path in paths:
+        res = json.loads(path.read_text())
+        acc = {name: r["accuracy"] for name, r in res["attacks"].items()}
+        acc["worst_case"] = res["worst_case"]["accuracy"]
+        if "corruptions" in res:
+            acc["corruptions"] = res["corruptions"]["mean"]
+        verdicts = [c["verdict"] for c in res.get("masking_checks", {}).values()]
+        checks = ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "warn", "fail") if v in verdicts) or "–"
+        cells = [f"{100 * acc[a]:.1f}" if a in acc else "–" for a in cols[:-1]] + [checks]
+        label = f"{path.parent.parent.name}/{path.parent.name}" if path.stem == "results" else path.stem
+        lines.append(f"| {label} | {res['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -149,10 +168,17 @@ def latent_table(folders: list[Path], seed: int) -> str:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("root", type=Path, help="study folder (holds one sweep folder per method)")
+    p.add_argument("root", type=Path, nargs="?", help="study folder (holds one sweep folder per method)")
+    p.add_argument("--results", type=Path, nargs="+", metavar="JSON",
+                   help="instead: one row per results file (e.g. runs/fmnist-w/sweep-paper/*.json)")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--prefix", default="digits", help="method folders are PREFIX-<method> (digits, fmnist)")
     args = p.parse_args()
+    if args.results:
+        print(results_table(args.results))
+        return
+    if args.root is None:
+        p.error("give a study folder or --results")
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = sorted(f for f in args.root.glob(f"{args.prefix}-*") if f.is_dir())
     ablations = sorted(f for f in args.root.glob("ablation-*") if f.is_dir())
