@@ -53,20 +53,29 @@ def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
 
 
 def results_table(paths: list[Path]) -> str:
-    """One row per results file (label: its name, or RUN folder for RUN/results.json), e.g. the sweep settings given the comparison's evaluation."""
+    """One row per results file (label: its name, or RUN folder for RUN/results.json), then their mean ± std.
+
+    For runs that are not in a study folder, e.g. sweep settings given the comparison's evaluation.
+    """
     cols = [a for a in ATTACKS if a != "corruptions"] + ["corruptions", "masking checks"]
     lines = ["| results | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    per_file = []
     for path in paths:
         res = json.loads(path.read_text())
         acc = {name: r["accuracy"] for name, r in res["attacks"].items()}
         acc["worst_case"] = res["worst_case"]["accuracy"]
         if "corruptions" in res:
             acc["corruptions"] = res["corruptions"]["mean"]
+        per_file.append(acc)
         verdicts = [c["verdict"] for c in res.get("masking_checks", {}).values()]
         checks = ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "warn", "fail") if v in verdicts) or "–"
         cells = [f"{100 * acc[a]:.1f}" if a in acc else "–" for a in cols[:-1]] + [checks]
         label = f"{path.parent.parent.name}/{path.parent.name}" if path.stem == "results" else path.stem
         lines.append(f"| {label} | {res['n']} | " + " | ".join(cells) + " |")
+    if len(per_file) > 1:
+        cells = [mean_std([acc[a] for acc in per_file]) if all(a in acc for acc in per_file) else "–"
+                 for a in cols[:-1]]
+        lines.append(f"| mean ± std of {len(per_file)} | | " + " | ".join(cells) + " | |")
     return "\n".join(lines)
 
 
