@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from advdpnp.commands.sweep import collect
+from advdpnp.commands.sweep import _accuracies, collect
 
 ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case",
            "corruptions")
@@ -62,8 +62,7 @@ def results_table(paths: list[Path]) -> str:
     per_file = []
     for path in paths:
         res = json.loads(path.read_text())
-        acc = {name: r["accuracy"] for name, r in res["attacks"].items()}
-        acc["worst_case"] = res["worst_case"]["accuracy"]
+        acc = _accuracies(res)
         if "corruptions" in res:
             acc["corruptions"] = res["corruptions"]["mean"]
         per_file.append(acc)
