@@ -5,13 +5,16 @@
 #   CORRUPTIONS=runs/fmnist/corruptions   the generated corruption set (made here if missing)
 #   SEEDS=0,1,2          training seeds
 #   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison
+#   ABLATIONS="no_pos no_neg no_cons single_branch proto_pgd_at"   ablations of Adv-DPNP (step 3b)
+#   ABLATION_SEEDS=0,1,2 training seeds of the ablations (empty: no ablations)
 #   SUBSET=4000 EPOCHS=6   training images (stratified) and epochs: what fits a 2-core CPU
 #   N=1000               test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
 #                        the corruption set is generated for the first 1000
 #   FULL_AA_N=200        test points of the standard-AutoAttack comparison (seed 0; 0 skips it)
 #   FULL_AA_METHODS="adv_dpnp pgd_at"   the seed-0 models of that comparison
-#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep around the Adv-DPNP preset (step 6):
-#                        16 settings x SWEEP_SEEDS (default 0,1), about 8 CPU-min per run
+#   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
+#                        (step 6): 16 settings around the preset as it was before (attack.loss=ce),
+#                        SWEEP_SEEDS (default 0,1,2), about 8 CPU-min per run
 #   OVERRIDES=""         extra config overrides for every run; the first pass of docs/results.md was
 #                        OVERRIDES="train.warmup_epochs=0" N=500 OUT=runs/fmnist
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
@@ -45,6 +48,14 @@ for m in $METHODS; do
     --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/fmnist-$m"
 done
 
+# 3b. Ablations of Adv-DPNP, same training and evaluation.
+ABLATION_SEEDS=${ABLATION_SEEDS-0,1,2}
+for a in ${ABLATIONS:-no_pos no_neg no_cons single_branch proto_pgd_at}; do
+  [ -n "$ABLATION_SEEDS" ] || break
+  "$ADVDPNP" sweep "configs/quick/ablations/fmnist-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" \
+    --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/ablation-$a"
+done
+
 # 4. Latent analysis and the report over seed 0 of each method.
 runs=()
 for m in $METHODS; do
@@ -66,40 +77,19 @@ if [ "$FULL_AA_N" -gt 0 ]; then
   "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
 fi
 
-# 6. Optional: SPEC section 7 defaults sweep. Each loss weight and main option is varied alone around
-#    the preset; the choice is made on the validation split against the PGD-AT runs of step 3. The
-#    sweep's test evaluation is the quick suite (clean, FGSM, PGD-20) on N points: AutoAttack of the
-#    chosen setting comes from step 3 when it is the preset (else: advdpnp eval --suite paper on it).
-#    Its base points are the step-3 Adv-DPNP runs of the same seeds (same config and seed), copied
-#    without their evaluation instead of trained again.
+# 6. Optional: the SPEC section 7 defaults sweep that chose the preset. Each loss weight and main
+#    option is varied alone around the preset as it was before the sweep (training attack CE); the
+#    choice is made on the validation split against the PGD-AT runs of step 3. Its test evaluation is
+#    the quick suite (clean, FGSM, PGD-20) on N points. It chose attack.loss=kl, now the preset, so
+#    the chosen setting's runs are the step-3 Adv-DPNP runs (same config and seeds) and their
+#    `--suite paper` evaluation (AutoAttack included) is step 3's.
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
-  SWEEP_SEEDS=${SWEEP_SEEDS:-0,1}
-  for s in ${SWEEP_SEEDS//,/ }; do
-    base="$OUT/sweep/base-s$s"
-    if [ ! -d "$base" ] && [ -f "$OUT/fmnist-adv_dpnp/base-s$s/checkpoints/last.pt" ]; then
-      mkdir -p "$OUT/sweep"
-      cp -r "$OUT/fmnist-adv_dpnp/base-s$s" "$base"
-      rm -f "$base"/results.json "$base"/latent.json "$base"/latent_features.pt "$base"/eps_curve-*.png
-    fi
-  done
-  "$ADVDPNP" sweep configs/quick/fmnist-adv_dpnp.yaml "${TRAIN[@]}" --one-at-a-time \
+  "$ADVDPNP" sweep configs/quick/fmnist-adv_dpnp.yaml "${TRAIN[@]}" attack.loss=ce --one-at-a-time \
     --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
     --set method.lambda_cons=0.3,3 --set method.beta_adv=0.5,2 --set model.logits=cosine,neg_sqdist \
     --set method.consistency=feature_l2 --set method.repulsion=feature --set attack.loss=kl \
-    --seeds "$SWEEP_SEEDS" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress \
+    --seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress \
     --reference "$OUT/fmnist-pgd_at" -o "$OUT/sweep"
-  # The rule's AutoAttack form on the test split: the chosen setting's runs get the comparison's
-  # evaluation (step 3), written beside the sweep so its quick results stay as they are.
-  chosen=$("$PYTHON" -c 'import json, sys; print(json.load(open(sys.argv[1]))["chosen"] or "")' "$OUT/sweep/sweep.json")
-  if [ -n "$chosen" ] && [ "$chosen" != base ]; then
-    mkdir -p "$OUT/sweep-paper"
-    for s in ${SWEEP_SEEDS//,/ }; do
-      run="$OUT/sweep/$chosen-s$s"
-      [ -f "$run/results.json" ] && [ ! -f "$OUT/sweep-paper/$chosen-s$s.json" ] || continue
-      "$ADVDPNP" eval "$run" --suite paper --n "$N" --threads 1 --check-points 50 --square-queries 100 --no-progress \
-        --corruptions "$CORRUPTIONS" --transfer-from "$OUT/fmnist-standard/base-s0" --out "$OUT/sweep-paper/$chosen-s$s.json"
-    done
-  fi
 fi
 
 "$PYTHON" scripts/study_tables.py "$OUT" --prefix fmnist --seeds "$SEEDS"

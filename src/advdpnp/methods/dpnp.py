@@ -17,7 +17,8 @@ from .base import METHODS, Method, accuracy
 class DPNPOptions:
     lambda_pos: float = opt(0.1, "weight of positive alignment L_pos", min=0.0)
     lambda_neg: float = opt(1.0, "weight of negative repulsion L_neg", min=0.0)
-    repulsion: str = opt("prototype", "prototype: rival prototypes repel; feature: plus a feature hinge",
+    repulsion: str = opt("prototype", "prototype: rival prototypes repel; feature: plus a feature hinge "
+                         "(diverged or collapsed at the quick presets' recipe: docs/results.md)",
                          choices=("prototype", "feature"))
     margin: float = opt(1.0, "margin m of the feature hinge", min=0.0)
 
