@@ -185,6 +185,14 @@ def test_every_preset_loads_and_validates(path):
         assert own.get("name") == cfg.name and cfg.name.startswith(path.stem.split("-")[0])
 
 
+def test_every_pgd_at_preset_attacks_with_ce():
+    """Madry PGD-AT is CE; the Fashion-MNIST presets inherit the Adv-DPNP file, whose attack is KL."""
+    runs = [load_config(p) for p in PRESETS if not p.name.startswith("_")]
+    pgd_at = [c for c in runs if c.method["name"] == "pgd_at"]
+    assert pgd_at and all(c.attack.loss == "ce" for c in pgd_at), [c.name for c in pgd_at if c.attack.loss != "ce"]
+    assert load_config(configs_dir() / "quick" / "fmnist-adv_dpnp.yaml").attack.loss == "kl"
+
+
 def test_preset_names_are_unique():
     names = [load_config(p).name for p in PRESETS if not p.name.startswith("_")]
     assert len(names) == len(set(names))
