@@ -20,23 +20,26 @@ import torch.nn.functional as F
 
 import advdpnp.methods.dpnp as dpnp
 from advdpnp.commands._common import config_from_args
+from advdpnp.losses.prototype import rival_hinge
 from advdpnp.train.trainer import Trainer, TrainingDiverged
 
 
-def rival_gap(z: torch.Tensor, protos: torch.Tensor, y: torch.Tensor, squared: bool) -> torch.Tensor:
+def distance_hinge(z: torch.Tensor, protos: torch.Tensor, y: torch.Tensor, margin: float) -> torch.Tensor:
+    """relu(m - (||z - p_j*|| - ||z - p_y||)): the hinge on distances instead of squared distances."""
     d = torch.cdist(z, protos)
-    d = d.pow(2) if squared else d
     own = d.gather(1, y[:, None]).squeeze(1)
-    return d.scatter(1, y[:, None], float("inf")).min(dim=1).values - own
+    return F.relu(margin - (d.scatter(1, y[:, None], float("inf")).min(dim=1).values - own)).mean()
 
 
 def make_hinge(kind: str, radius: float, log: list):
+    """The hinge to patch in; squared and scaled call the project's own `rival_hinge`."""
     def hinge(z, protos, y, margin):
-        gap = rival_gap(z, protos, y, squared=kind != "distance")
-        if kind == "scaled":
-            gap = gap / (2 * radius)
         log.append(float(z.detach().norm(dim=1).mean()))
-        return F.relu(margin - gap).mean()
+        if kind == "distance":
+            return distance_hinge(z, protos, y, margin)
+        if kind == "scaled":  # relu(m - gap / 2r) = relu(2r m - gap) / 2r
+            return rival_hinge(z, protos, y, 2 * radius * margin) / (2 * radius)
+        return rival_hinge(z, protos, y, margin)
     return hinge
 
 
