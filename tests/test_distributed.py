@@ -23,7 +23,7 @@ from advdpnp.train.trainer import Trainer
 
 BASE = ["train.epochs=1", "train.progress=false", "train.val_points=40", "train.val_pgd_steps=2",
         "attack.steps=2", "data.train_subset=128", "data.test_subset=64", "train.batch_size=32",
-        "train.threads=1"]
+        "train.threads=1", "train.device=cpu"]  # gloo on CPU processes, also where GPUs are visible
 
 
 def _free_port() -> int:
@@ -165,3 +165,13 @@ def test_amp_on_cpu_is_refused(tmp_path):
     cfg = load_config(None, BASE + ["train.amp=bf16", "train.device=cpu"])
     with pytest.raises(ConfigError, match="train.amp"):
         Trainer(cfg, tmp_path / "run")
+
+
+def test_more_torchrun_processes_than_gpus_is_a_one_line_config_error(monkeypatch):
+    """Seen on a 1-GPU machine: `torchrun --nproc_per_node=2` used to die in CUDA ('invalid device ordinal')."""
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", str(torch.cuda.device_count()))
+    with pytest.raises(ConfigError, match=r"torchrun started local rank \d+ but this machine shows \d+ GPU\(s\): "
+                                          r"use --nproc_per_node=\d+ \(one process per GPU\)"):
+        distributed.init_from_env(torch.device("cuda"))
+    assert not distributed.is_distributed()

@@ -46,3 +46,16 @@ def test_paper_eval_writes_checks_and_curve(run_dir):
     assert {"eps_monotone", "large_eps", "square", "transfer", "autoattack_flags"} <= set(r["masking_checks"])
     assert (run_dir / r["eps_curve"]["png"]).is_file()
     assert not list(run_dir.glob(".autoattack-*.state.json"))  # removed once the evaluation finished
+
+
+@pytest.mark.parametrize("command", ["eval", "analyze", "corrupt", "sweep"])
+def test_points_spells_n_where_torchrun_would_take_it(command):
+    """`torchrun -m advdpnp eval RUN --n 500` fails inside torchrun ('ambiguous option: --n could match
+    --nnodes, --nproc-per-node...'), so every `--n` also answers to `--points`."""
+    from advdpnp.cli import build_parser
+
+    args = ["RUN_DIR"] if command in ("eval", "analyze") else ["CONFIG"] if command == "sweep" else []
+    if command == "corrupt":
+        args = ["--dataset", "digits"]
+    ns = build_parser().parse_args([command, *args, "--points", "37"])
+    assert ns.n == 37

@@ -92,6 +92,8 @@ class TrainConfig:
     amp: str = opt("none", "mixed-precision autocast of the training loss, CUDA only (attacks stay fp32)",
                    choices=("none", "bf16", "fp16"))
     channels_last: bool = opt(False, "channels_last memory format for model and batches")
+    deterministic: bool = opt(False, "CUDA: deterministic cuDNN/cuBLAS kernels, so a seeded run and a resumed one "
+                              "repeat bit for bit (slower; CPU training is deterministic already)")
     sync_bn: bool = opt(False, "SyncBatchNorm across processes under torchrun")
 
 

@@ -17,7 +17,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", nargs="?", metavar="RUN_DIR", help="take the dataset (and its options) from a run")
     p.add_argument("--dataset", help="registered dataset name instead of a run")
     p.add_argument("--data-root", help="dataset folder")
-    p.add_argument("--n", type=int, help="only the first n test images (generation costs ~0.1-7 ms per image "
+    p.add_argument("--n", "--points", dest="n", type=int, help="(--points under torchrun) only the first n test images (generation costs ~0.1-7 ms per image "
                    "per corruption and severity)")
     p.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities (default 1..5)")
     p.add_argument("--corruptions", help="comma-separated names (default: the 15 standard corruptions)")

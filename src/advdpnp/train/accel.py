@@ -7,6 +7,7 @@ autocasts, because bf16 on CPUs without AVX-512-BF16 is 10-20x slower (docs/perf
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
@@ -31,6 +32,16 @@ def autocast(amp: str, device: torch.device) -> contextlib.AbstractContextManage
 def grad_scaler(amp: str, device: torch.device) -> torch.amp.GradScaler:
     """Loss scaling for fp16 (bf16 and fp32 need none: the scaler is then a pass-through)."""
     return torch.amp.GradScaler(device.type, enabled=amp == "fp16")
+
+
+def make_deterministic(enabled: bool, device: torch.device) -> None:
+    """Deterministic CUDA kernels (process-wide). cuDNN's fastest convolution backward passes add in a
+    varying order, so without this a CUDA run and its resumed copy drift apart in the last bits."""
+    if not enabled or device.type != "cuda":
+        return
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")  # read when cuBLAS creates its handle
+    torch.use_deterministic_algorithms(True, warn_only=True)       # warn, never fail, on ops without one
+    torch.backends.cudnn.benchmark = False
 
 
 def memory_format(channels_last: bool) -> torch.memory_format:

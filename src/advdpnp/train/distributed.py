@@ -50,7 +50,11 @@ def init_from_env(device: torch.device | None = None) -> bool:
         return False
     cuda = device is not None and device.type == "cuda"
     if cuda:
-        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        local, gpus = int(os.environ.get("LOCAL_RANK", "0")), torch.cuda.device_count()
+        if local >= gpus:
+            raise ConfigError("train.device", str(device), f"torchrun started local rank {local} but this machine "
+                              f"shows {gpus} GPU(s): use --nproc_per_node={gpus} (one process per GPU)")
+        torch.cuda.set_device(local)
     dist.init_process_group("nccl" if cuda else "gloo")
     return True
 

@@ -20,7 +20,7 @@ from ..evaluate.accuracy import clean_correct, pgd_correct
 from ..evaluate.sharded import run_sharded
 from ..methods.base import Threat
 from . import distributed
-from .accel import autocast, check_amp, grad_scaler, memory_format
+from .accel import autocast, check_amp, grad_scaler, make_deterministic, memory_format
 from .checkpoint import atomic_save, atomic_write_bytes, load_latest, rng_state, set_rng_state
 from .lock import RunLock
 from .schedule import lr_factor
@@ -77,6 +77,7 @@ class Trainer:
             torch.set_num_threads(t.threads)
         self.device = distributed.setup(t.device, t.batch_size)
         check_amp(t.amp, self.device)
+        make_deterministic(t.deterministic, self.device)
         torch.manual_seed(t.seed)
         self.data, self.model, self.method = build_from_config(cfg, self.device)
         self.model.to(memory_format=memory_format(t.channels_last))
@@ -119,7 +120,9 @@ class Trainer:
         }
 
     def _load(self, path: Path) -> None:
-        state, _ = load_latest(path, self.device, repair=True)  # last.prev.pt if last.pt is bad
+        # On the CPU: RNG states must stay CPU ByteTensors; load_state_dict copies weights and optimizer
+        # state onto the parameters' device.
+        state, _ = load_latest(path, "cpu", repair=True)  # last.prev.pt if last.pt is bad
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
