@@ -189,7 +189,8 @@ def main() -> None:
         p.error("give a study folder or --results")
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = sorted(f for f in args.root.glob(f"{args.prefix}-*") if f.is_dir())
-    ablations = sorted(f for f in args.root.glob("ablation-*") if f.is_dir())
+    # an ablation folder whose runs are still training has no row yet: leave it out, not an empty table
+    ablations = sorted(f for f in args.root.glob("ablation-*") if f.is_dir() and collect(f, [()], seeds))
     print(f"### Methods ({args.prefix})\n")
     print(accuracy_table(methods, seeds))
     if ablations:
