@@ -16,15 +16,15 @@ def compare(paper_path: str, full_path: str) -> str:
     pf = full["per_sample"]["autoattack"]
     pc = paper["per_sample"]["autoattack"][:len(pf)]
     only_std = sum(1 for c, s in zip(pc, pf) if c and not s)
-    return (f"| {full.get('method')} | {len(pf)} | {100 * sum(pc) / len(pc):.2f} | {100 * sum(pf) / len(pf):.2f} "
-            f"| {only_std} |")
+    return (f"| {full.get('method')} | {full.get('train_seed', '?')} | {len(pf)} | {100 * sum(pc) / len(pc):.2f} "
+            f"| {100 * sum(pf) / len(pf):.2f} | {only_std} |")
 
 
 if __name__ == "__main__":
     args = sys.argv[1:]
     if not args or len(args) % 2:
         sys.exit(__doc__)
-    print("| method | n | AA custom (APGD-CE + APGD-T) | AA standard | points broken only by standard |")
-    print("|---|---|---|---|---|")
+    print("| method | seed | n | AA custom (APGD-CE + APGD-T) | AA standard | points broken only by standard |")
+    print("|---|---|---|---|---|---|")
     for i in range(0, len(args), 2):
         print(compare(args[i], args[i + 1]))

@@ -10,8 +10,9 @@
 #   SUBSET=4000 EPOCHS=6   training images (stratified) and epochs: what fits a 2-core CPU
 #   N=1000               test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
 #                        the corruption set is generated for the first 1000
-#   FULL_AA_N=200        test points of the standard-AutoAttack comparison (seed 0; 0 skips it)
-#   FULL_AA_METHODS="adv_dpnp pgd_at"   the seed-0 models of that comparison
+#   FULL_AA_N=200        test points of the standard-AutoAttack comparison (0 skips it)
+#   FULL_AA_METHODS="adv_dpnp pgd_at"   the models of that comparison
+#   FULL_AA_SEEDS="0"    their seeds (each ~13 min on one core)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
 #                        (step 6): 16 settings around the preset as it was before (attack.loss=ce),
 #                        SWEEP_SEEDS (default 0,1,2), about 8 CPU-min per run
@@ -65,14 +66,16 @@ done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
 "$PYTHON" scripts/publish_report.py "$OUT/report" docs/figures/fmnist
 
-# 5. Standard AutoAttack on FULL_AA_N points of seed 0 of Adv-DPNP and PGD-AT vs the cheaper variant.
+# 5. Standard AutoAttack on FULL_AA_N points of Adv-DPNP and PGD-AT (FULL_AA_SEEDS) vs the cheaper variant.
 if [ "$FULL_AA_N" -gt 0 ]; then
   mkdir -p "$OUT/full"
   pairs=()
   for M in ${FULL_AA_METHODS-adv_dpnp pgd_at}; do
-    [ -f "$OUT/full/$M-s0.json" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s0" --suite full --n "$FULL_AA_N" \
-      --threads 1 --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s0.json"
-    pairs+=("$OUT/fmnist-$M/base-s0/results.json" "$OUT/full/$M-s0.json")
+    for s in ${FULL_AA_SEEDS-0}; do
+      [ -f "$OUT/full/$M-s$s.json" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s$s" --suite full --n "$FULL_AA_N" \
+        --threads 1 --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s$s.json"
+      pairs+=("$OUT/fmnist-$M/base-s$s/results.json" "$OUT/full/$M-s$s.json")
+    done
   done
   "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
 fi
