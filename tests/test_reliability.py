@@ -105,7 +105,7 @@ def test_sigkill_at_several_points_then_resume_is_bitwise_exact(reference_cpu, t
     proc = _spawn(["--resume", str(run), "--no-eval"])
     killed_at.append(_kill_after(proc, run, saves=4, delay=0.0))  # right after a save (maybe mid-write)
     proc = _spawn(["--resume", str(run), "--no-eval"])
-    killed_at.append(_kill_after(proc, run, saves=2, delay=0.0))  # in epoch 2, steps before the end even on a fast CPU
+    killed_at.append(_kill_after(proc, run, saves=2, delay=0.0))  # epoch 2, well before the end
     assert (run / ".lock").exists()  # left behind by the killed run, yet it does not block the resume
     res = subprocess.run([sys.executable, "-m", "advdpnp", "train", "--resume", str(run), "--no-eval"],
                          capture_output=True, text=True, timeout=180)

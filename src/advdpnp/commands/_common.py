@@ -27,6 +27,12 @@ def add_checkpoint_argument(p) -> None:
                         "accuracy for adversarial methods, clean accuracy for standard/dpnp)")
 
 
+def add_points_argument(p, help: str) -> None:
+    """`--n`, also spelled `--points`: torchrun's own parser reads `--n` after the module name as an
+    ambiguous abbreviation of its options, so `torchrun -m advdpnp eval RUN --n 500` never starts."""
+    p.add_argument("--n", "--points", dest="n", type=int, help=f"{help}; also --points (use it under torchrun)")
+
+
 def write_json(obj: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import add_checkpoint_argument, write_json
+from ._common import add_checkpoint_argument, add_points_argument, write_json
 
 NAME = "analyze"
 HELP = "latent-space analysis (compactness, separation, drift under PGD) of a run -> latent.json"
@@ -16,7 +16,7 @@ ORDER = 30
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--n", "--points", dest="n", type=int, help="(--points under torchrun) number of test points (default: eval.n of the run, else all)")
+    add_points_argument(p, "number of test points (default: eval.n of the run, else all)")
     add_checkpoint_argument(p)
     p.add_argument("--train-n", type=int, default=5000,
                    help="clean training points whose class centroids are the anchors of a linear head")

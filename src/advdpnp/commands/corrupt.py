@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ._common import add_points_argument
+
 NAME = "corrupt"
 HELP = "generate a corrupted copy of a dataset's test split (imagecorruptions), for `eval --corruptions`"
 ORDER = 25
@@ -17,8 +19,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("target", nargs="?", metavar="RUN_DIR", help="take the dataset (and its options) from a run")
     p.add_argument("--dataset", help="registered dataset name instead of a run")
     p.add_argument("--data-root", help="dataset folder")
-    p.add_argument("--n", "--points", dest="n", type=int, help="(--points under torchrun) only the first n test images (generation costs ~0.1-7 ms per image "
-                   "per corruption and severity)")
+    add_points_argument(p, "only the first n test images (generation costs ~0.1-7 ms per image per corruption "
+                           "and severity)")
     p.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities (default 1..5)")
     p.add_argument("--corruptions", help="comma-separated names (default: the 15 standard corruptions)")
     p.add_argument("--out", help="output folder (default: ~/.cache/advdpnp/corruptions/DATASET[-nN])")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ._common import add_checkpoint_argument, write_json
+from ._common import add_checkpoint_argument, add_points_argument, write_json
 
 NAME = "eval"
 HELP = "evaluate a trained run on the test split (attack suite, masking checks, corruptions) -> results.json"
@@ -18,7 +18,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="quick: clean, FGSM, PGD-20; paper: + CW-inf, AutoAttack (APGD-CE + APGD-T), adaptive "
                         "prototype attacks, masking checks, eps curve; full: paper with AutoAttack standard")
     add_checkpoint_argument(p)
-    p.add_argument("--n", "--points", dest="n", type=int, help="(--points under torchrun) number of test points, the first n of the split (default: all)")
+    add_points_argument(p, "number of test points, the first n of the split (default: all)")
     p.add_argument("--eps", type=float, help="L-inf radius (default: the run's training eps)")
     p.add_argument("--aa-variant", choices=("custom", "standard"),
                    help="AutoAttack variant (default: custom for paper, standard for full)")

@@ -19,6 +19,8 @@ import json
 import statistics
 from pathlib import Path
 
+from ._common import add_points_argument
+
 NAME = "sweep"
 HELP = "train and evaluate a grid of config values over several seeds; writes sweep.{md,csv,json}"
 ORDER = 60
@@ -32,7 +34,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="vary one axis at a time around the preset (the preset itself is the point 'base')")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
     p.add_argument("--suite", default="quick", help="evaluation suite of `advdpnp eval` (default quick)")
-    p.add_argument("--n", "--points", dest="n", type=int, help="(--points under torchrun) test points per evaluation (default: the run's eval.n)")
+    add_points_argument(p, "test points per evaluation (default: the run's eval.n)")
     p.add_argument("--eval-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for `advdpnp eval` (repeatable), e.g. --eval-arg=--transfer-epochs=0")
     p.add_argument("-o", "--out", default="runs/sweep", help="output folder (default runs/sweep)")
