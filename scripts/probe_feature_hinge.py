@@ -1,12 +1,13 @@
 """Probe why `method.repulsion=feature` diverges (docs/results.md, Stability): train a preset with the
-feature hinge as SPEC section 2 defines it, or with one of two rescaled hinges patched in.
+feature hinge in one of its forms (`method.hinge`) and log the first steps or every epoch.
 
   python scripts/probe_feature_hinge.py --steps 8                  # first steps: loss terms, norms
   python scripts/probe_feature_hinge.py --hinge scaled             # full training, validation per epoch
   python scripts/probe_feature_hinge.py --hinge distance --seed 1
 
 hinge: squared (SPEC: m - (||z-p_j||^2 - ||z-p_y||^2)), scaled (that gap divided by 2r), distance
-(m - (||z-p_j|| - ||z-p_y||)), none (the preset: prototype repulsion only, for comparison). The run directory is a temporary folder; nothing is kept.
+(m - (||z-p_j|| - ||z-p_y||)), none (the preset: prototype repulsion only, for comparison). The run
+directory is a temporary folder; nothing is kept.
 """
 
 from __future__ import annotations
@@ -16,46 +17,35 @@ import json
 import tempfile
 
 import torch
-import torch.nn.functional as F
 
 import advdpnp.methods.dpnp as dpnp
 from advdpnp.commands._common import config_from_args
-from advdpnp.losses.prototype import rival_hinge
+from advdpnp.losses.prototype import HINGE_FORMS, rival_hinge
 from advdpnp.train.trainer import Trainer, TrainingDiverged
 
 
-def distance_hinge(z: torch.Tensor, protos: torch.Tensor, y: torch.Tensor, margin: float) -> torch.Tensor:
-    """relu(m - (||z - p_j*|| - ||z - p_y||)): the hinge on distances instead of squared distances."""
-    d = torch.cdist(z, protos)
-    own = d.gather(1, y[:, None]).squeeze(1)
-    return F.relu(margin - (d.scatter(1, y[:, None], float("inf")).min(dim=1).values - own)).mean()
-
-
-def make_hinge(kind: str, radius: float, log: list):
-    """The hinge to patch in; squared and scaled call the project's own `rival_hinge`."""
-    def hinge(z, protos, y, margin):
+def logging_hinge(log: list):
+    """`rival_hinge` that also records the mean feature norm of each call (the probe's signal)."""
+    def hinge(z, *args, **kwargs):
         log.append(float(z.detach().norm(dim=1).mean()))
-        if kind == "distance":
-            return distance_hinge(z, protos, y, margin)
-        if kind == "scaled":  # relu(m - gap / 2r) = relu(2r m - gap) / 2r
-            return rival_hinge(z, protos, y, 2 * radius * margin) / (2 * radius)
-        return rival_hinge(z, protos, y, margin)
+        return rival_hinge(z, *args, **kwargs)
     return hinge
 
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--config", default="quick/digits-adv_dpnp")
-    p.add_argument("--hinge", choices=("squared", "scaled", "distance", "none"), default="squared")
+    p.add_argument("--hinge", choices=(*HINGE_FORMS, "none"), default="squared")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=0, help="only the first N steps, with per-step logs")
     p.add_argument("overrides", nargs="*", help="extra dotted config overrides")
     args = p.parse_args()
     torch.set_num_threads(1)
-    repulsion = "prototype" if args.hinge == "none" else "feature"
-    cfg = config_from_args([args.config, f"method.repulsion={repulsion}", f"train.seed={args.seed}", *args.overrides])
+    hinge = ["method.repulsion=prototype"] if args.hinge == "none" else \
+        ["method.repulsion=feature", f"method.hinge={args.hinge}"]
+    cfg = config_from_args([args.config, *hinge, f"train.seed={args.seed}", *args.overrides])
     norms: list[float] = []
-    dpnp.rival_hinge = make_hinge(args.hinge, cfg.model.radius, norms)
+    dpnp.rival_hinge = logging_hinge(norms)
     trainer = Trainer(cfg, tempfile.mkdtemp(prefix="hinge-probe-"))
     if args.steps:
         order, bs = trainer.epoch_order(0), cfg.train.batch_size

@@ -4,6 +4,7 @@
 #   OUT=runs/study       where the runs go (git-ignored)
 #   SEEDS=0,1,2          training seeds of the method comparison
 #   ABLATION_SEEDS=0,1,2   training seeds of the ablations (empty: no ablations)
+#   HINGE_SEEDS=0,1,2    training seeds of the feature-hinge forms scaled and distance (empty: none)
 #   REPORT=1             0: skip the latent analysis and the report of step 4 (e.g. when the report
 #                        is built over runs of several passes, as in docs/results.md)
 #   FULL_AA_METHODS="adv_dpnp pgd_at trades"   seed-0 models checked with standard AutoAttack
@@ -44,6 +45,11 @@ for a in no_pos no_neg no_cons single_branch proto_pgd_at; do
   "$ADVDPNP" sweep "configs/quick/ablations/digits-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" \
     "${EVAL[@]}" "$TRANSFER" -o "$OUT/ablation-$a"
 done
+
+# 3b. The feature hinge in the forms other than SPEC's (method.hinge; docs/results.md, Stability).
+HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
+[ -z "$HINGE_SEEDS" ] || "$ADVDPNP" sweep configs/quick/ablations/digits-repulsion_feature.yaml "${TRAIN[@]}" \
+  --set method.hinge=scaled,distance --seeds "$HINGE_SEEDS" "${EVAL[@]}" "$TRANSFER" -o "$OUT/hinge"
 
 # 4. Latent analysis of seed 0 of each method, and the report (figures) over those runs.
 if [ "${REPORT:-1}" = 1 ]; then

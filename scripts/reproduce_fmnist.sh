@@ -7,6 +7,7 @@
 #   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison
 #   ABLATIONS="no_pos no_neg no_cons single_branch proto_pgd_at"   ablations of Adv-DPNP (step 3b)
 #   ABLATION_SEEDS=0,1,2 training seeds of the ablations (empty: no ablations)
+#   HINGE_SEEDS=0,1,2    training seeds of Adv-DPNP with the rescaled feature hinge (step 3c; empty: none)
 #   SUBSET=4000 EPOCHS=6   training images (stratified) and epochs: what fits a 2-core CPU
 #   N=1000               test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
 #                        the corruption set is generated for the first 1000
@@ -56,6 +57,12 @@ for a in ${ABLATIONS:-no_pos no_neg no_cons single_branch proto_pgd_at}; do
   "$ADVDPNP" sweep "configs/quick/ablations/fmnist-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" \
     --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/ablation-$a"
 done
+
+# 3c. The feature hinge rescaled (method.hinge=scaled; docs/results.md, Stability), same training and evaluation.
+HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
+[ -z "$HINGE_SEEDS" ] || "$ADVDPNP" sweep configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
+  --set method.hinge=scaled --seeds "$HINGE_SEEDS" "${EVAL[@]}" \
+  --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/hinge"
 
 # 4. Latent analysis and the report over seed 0 of each method.
 runs=()

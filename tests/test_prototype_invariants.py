@@ -7,6 +7,8 @@ import dataclasses
 import pytest
 import torch
 
+from advdpnp.errors import ConfigError
+from advdpnp.losses.prototype import rival_gap, rival_hinge
 from advdpnp.methods import build_method
 from advdpnp.models import build_model
 
@@ -34,10 +36,11 @@ def _proto_grad(method_opts: dict) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("consistency", ["kl", "feature_l2", "none"])
-@pytest.mark.parametrize("repulsion", ["prototype", "feature"])
-def test_adversarial_branch_gives_prototypes_exactly_zero_gradient(consistency, repulsion):
+@pytest.mark.parametrize("repulsion,hinge", [("prototype", "squared"), ("feature", "squared"),
+                                             ("feature", "scaled"), ("feature", "distance")])
+def test_adversarial_branch_gives_prototypes_exactly_zero_gradient(consistency, repulsion, hinge):
     """grad_V L_adv == 0: the total gradient on V equals the clean branch's, bit for bit."""
-    opts = {"consistency": consistency, "repulsion": repulsion}
+    opts = {"consistency": consistency, "repulsion": repulsion, "hinge": hinge}
     with_adv = _proto_grad({**opts, "beta_adv": 1.0})
     clean_only = _proto_grad({**opts, "beta_adv": 0.0})
     assert with_adv.abs().sum() > 0
@@ -117,6 +120,44 @@ def test_beta_adv_zero_leaves_the_clean_branch_only():
 def test_every_spec_option_is_a_method_config_field():
     o = build_method({"name": "adv_dpnp"}).opt
     d = dataclasses.asdict(o)
-    for k in ("lambda_pos", "lambda_neg", "lambda_cons", "beta_adv", "margin", "repulsion", "consistency",
-              "single_branch"):
+    for k in ("lambda_pos", "lambda_neg", "lambda_cons", "beta_adv", "margin", "repulsion", "hinge",
+              "consistency", "single_branch"):
         assert k in d
+
+
+def _hinge_grad(form: str, radius: float) -> torch.Tensor:
+    """d hinge / d z for fixed prototype directions scaled to `radius`, every point misclassified."""
+    g = torch.Generator().manual_seed(2)
+    directions = torch.nn.functional.normalize(torch.randn(10, 8, generator=g), dim=1)
+    y = torch.arange(10)
+    z = (-3 * directions + 0.1 * torch.randn(10, 8, generator=g)).requires_grad_()  # far from own prototype
+    rival_hinge(z, radius * directions, y, margin=1.0, form=form, radius=radius).backward()
+    return z.grad
+
+
+def test_scaled_hinge_pull_does_not_grow_with_the_radius_and_squared_does():
+    """Why `hinge=scaled` exists: the squared gap is 2 z.(p_y - p_j), its pull on z scales with r."""
+    assert torch.allclose(_hinge_grad("scaled", 10.0), _hinge_grad("scaled", 1.0), atol=1e-6)
+    assert torch.allclose(_hinge_grad("squared", 10.0), 10 * _hinge_grad("squared", 1.0), rtol=1e-4, atol=1e-6)
+
+
+def test_hinge_gaps_match_their_definitions():
+    g = torch.Generator().manual_seed(3)
+    z, protos, y = torch.randn(6, 4, generator=g), 2.5 * torch.randn(5, 4, generator=g), torch.tensor([0, 1, 2, 3, 4, 0])
+    d = torch.cdist(z, protos)
+    rival = d.scatter(1, y[:, None], float("inf")).min(dim=1).values
+    own = d.gather(1, y[:, None]).squeeze(1)
+    sq = rival_gap(z, protos, y, "squared")
+    assert torch.allclose(sq, rival_gap(z, protos, y, "squared", radius=7.0))  # radius only rescales `scaled`
+    assert torch.allclose(rival_gap(z, protos, y, "scaled", radius=2.5), sq / 5.0, atol=1e-5)
+    assert torch.allclose(rival_gap(z, protos, y, "distance"), rival - own, atol=1e-5)
+    # hinge = mean relu(m - gap): zero once every gap exceeds the margin
+    assert float(rival_hinge(z, protos, y, margin=float(sq.min()) - 1.0)) == 0.0
+    with pytest.raises(ValueError, match="hinge form"):
+        rival_gap(z, protos, y, "cubic")
+
+
+def test_hinge_form_without_feature_repulsion_is_a_config_error():
+    with pytest.raises(ConfigError, match="method.hinge"):
+        build_method({"name": "adv_dpnp", "hinge": "scaled"})
+    assert build_method({"name": "dpnp", "repulsion": "feature", "hinge": "distance"}).opt.hinge == "distance"

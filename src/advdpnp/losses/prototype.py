@@ -19,15 +19,36 @@ def prototype_repulsion(protos: torch.Tensor) -> torch.Tensor:
     return cos.masked_fill(eye, float("-inf")).max(dim=1).values.mean()
 
 
-def rival_hinge(z: torch.Tensor, protos: torch.Tensor, y: torch.Tensor, margin: float) -> torch.Tensor:
-    """mean_i relu(m - (||z_i - p_j*||^2 - ||z_i - p_y||^2)), j* = nearest rival prototype.
+HINGE_FORMS = ("squared", "scaled", "distance")
+
+
+def rival_gap(z: torch.Tensor, protos: torch.Tensor, y: torch.Tensor, form: str = "squared",
+              radius: float = 1.0) -> torch.Tensor:
+    """Per-sample distance gap to the nearest rival prototype j* (positive: classified right by distance).
+
+    squared: ||z - p_j*||^2 - ||z - p_y||^2 (SPEC section 2). With prototypes of norm r it equals
+    2 z.(p_y - p_j*), so its pull on z grows with r and with ||z||: the cause of the feature hinge's
+    divergence (docs/results.md, Stability). scaled: that gap / 2r, the same geometry with a pull that
+    no longer grows with r. distance: ||z - p_j*|| - ||z - p_y||, bounded by the prototypes' distance.
+    """
+    if form not in HINGE_FORMS:
+        raise ValueError(f"hinge form must be one of {HINGE_FORMS}, got {form!r}")
+    d = torch.cdist(z, protos)
+    if form != "distance":
+        d = d.pow(2)
+    own = d.gather(1, y[:, None]).squeeze(1)
+    rival = d.scatter(1, y[:, None], float("inf")).min(dim=1).values
+    gap = rival - own
+    return gap / (2 * radius) if form == "scaled" else gap
+
+
+def rival_hinge(z: torch.Tensor, protos: torch.Tensor, y: torch.Tensor, margin: float,
+                form: str = "squared", radius: float = 1.0) -> torch.Tensor:
+    """mean_i relu(m - gap_i), gap from `rival_gap`: push each feature from its nearest rival prototype.
 
     Also the objective of the adaptive attack, which maximises it to cross the decision boundary.
     """
-    d2 = torch.cdist(z, protos).pow(2)
-    own = d2.gather(1, y[:, None]).squeeze(1)
-    rival = d2.scatter(1, y[:, None], float("inf")).min(dim=1).values
-    return F.relu(margin - (rival - own)).mean()
+    return F.relu(margin - rival_gap(z, protos, y, form, radius)).mean()
 
 
 def kl_consistency(logits_clean: torch.Tensor, logits_adv: torch.Tensor) -> torch.Tensor:
