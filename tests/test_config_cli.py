@@ -113,6 +113,14 @@ def test_sweep_trains_each_grid_point_and_seed_and_tabulates(tmp_path, capsys):
                  "train.val_points=20", "--set", "method.lambda_pos=0,0.5", "--seeds", "0,1", "--n", "20",
                  "-o", str(out)]) == 0
     assert (out / "lambda_pos=0-s0" / "results.json").stat().st_mtime == mtime  # finished runs are skipped
+    capsys.readouterr()
+    assert main(["sweep", "train.epochs=1", "--set", "method.lambda_pos=0,0.5", "--seeds", "0,1,2", "-o", str(out),
+                 "--tables-only"]) == 0  # seed 2 was never run: left out, not trained
+    assert "2 run(s) without results left out: lambda_pos=0-s2, lambda_pos=0.5-s2" in capsys.readouterr().out
+    assert not (out / "lambda_pos=0-s2").exists()
+    assert "| lambda_pos=0 | 2 | 0 | 20 |" in (out / "sweep.md").read_text()
+    assert main(["sweep", "--set", "method.lambda_pos=0,0.5", "--seeds", "1", "-o", str(out), "--tables-only"]) == 0
+    assert "| lambda_pos=0 | 1 | 0 | 20 |" in (out / "sweep.md").read_text()
 
 
 def test_one_at_a_time_grid_varies_each_axis_alone_around_the_preset():

@@ -40,6 +40,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", default="runs/sweep", help="output folder (default runs/sweep)")
     p.add_argument("--reference", metavar="DIR", help="a finished sweep folder whose runs are the baseline")
     p.add_argument("--tolerance", type=float, default=1.0, help="allowed robust-accuracy gap in points")
+    p.add_argument("--tables-only", action="store_true",
+                   help="train and evaluate nothing: rebuild sweep.{md,csv,json} from the runs already in OUT "
+                        "(e.g. after seeds ran in separate processes)")
 
 
 def parse_axes(specs: list[str]) -> list[tuple[str, list[str]]]:
@@ -82,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     grid = make_grid(axes, args.one_at_a_time)
     for point in grid:  # validate the whole grid before spending hours on its first point
         config_from_args(list(args.items) + [f"{k}={v}" for k, v in point])
-    for point in grid:
+    for point in [] if args.tables_only else grid:
         for seed in seeds:
             tag = tag_of(point)
             run_dir = out / f"{tag}-s{seed}"
@@ -107,6 +110,12 @@ def run(args: argparse.Namespace) -> int:
             finally:
                 del trainer
             _evaluate(run_dir, args.suite, args.n, args.eval_arg)
+    if args.tables_only:
+        missing = [f"{tag_of(p)}-s{s}" for p in grid for s in seeds
+                   if not (out / f"{tag_of(p)}-s{s}" / "results.json").exists()
+                   and not (out / f"{tag_of(p)}-s{s}" / DIVERGED).exists()]
+        if missing:
+            print(f"[sweep] --tables-only: {len(missing)} run(s) without results left out: {', '.join(missing)}")
     rows = collect(out, grid, seeds)
     reference = summarise_reference(Path(args.reference)) if args.reference else None
     write_tables(out, rows, reference, args.tolerance)
