@@ -10,8 +10,9 @@
 #   FULL_AA_METHODS="adv_dpnp pgd_at trades"   seed-0 models checked with standard AutoAttack
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep: the loss weights (11 settings x
-#                        SWEEP_SEEDS, default 0,1: 22 runs, about 1 CPU-hour) and the main options
-#                        (6 settings x SWEEP_SEEDS: 12 runs, about 35 CPU-min); see docs/results.md
+#                        SWEEP_SEEDS, default 0,1,2: 33 runs, about 1.5 CPU-hours) and the main options
+#                        (5 settings x SWEEP_SEEDS: 15 runs + the base runs, copied; about 40 CPU-min);
+#                        see docs/results.md
 #   OVERRIDES=""         extra config overrides for every run, e.g. the first pass of docs/results.md:
 #                        OVERRIDES="train.lr=0.1 attack.eps_ramp_epochs=0" OUT=runs/study-lr0.1
 # Cost on the 2-core CPU of docs/results.md: about 3 min per adversarially trained run (train +
@@ -76,15 +77,19 @@ done
 #    a time, 11 settings); the choice is made on the validation split against the PGD-AT runs of
 #    step 2, and the rule's AutoAttack form is then checked on the test split (advdpnp sweep --help).
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
+  SWEEP_SEEDS=${SWEEP_SEEDS:-0,1,2}
   "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml "${TRAIN[@]}" --one-at-a-time \
     --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
-    --set method.lambda_cons=0.3,3 --set method.beta_adv=0.5,2 --seeds "${SWEEP_SEEDS:-0,1}" \
+    --set method.lambda_cons=0.3,3 --set method.beta_adv=0.5,2 --seeds "$SWEEP_SEEDS" \
     "${EVAL[@]}" "$TRANSFER" --reference "$OUT/digits-pgd_at" -o "$OUT/defaults"
   # The main options, one at a time around the preset, same rule (consistency, repulsion, logits,
-  # training-attack loss).
+  # training-attack loss). Its base runs are the loss-weight sweep's (same config and seed): copied.
+  for s in ${SWEEP_SEEDS//,/ }; do
+    [ -e "$OUT/options/base-s$s" ] || { mkdir -p "$OUT/options"; cp -a "$OUT/defaults/base-s$s" "$OUT/options/"; }
+  done
   "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml "${TRAIN[@]}" --one-at-a-time \
     --set method.consistency=feature_l2 --set method.repulsion=feature --set model.logits=cosine,neg_sqdist \
-    --set attack.loss=kl --seeds "${SWEEP_SEEDS:-0,1}" "${EVAL[@]}" "$TRANSFER" \
+    --set attack.loss=kl --seeds "$SWEEP_SEEDS" "${EVAL[@]}" "$TRANSFER" \
     --reference "$OUT/digits-pgd_at" -o "$OUT/options"
 fi
 
