@@ -131,6 +131,32 @@ def test_one_at_a_time_grid_varies_each_axis_alone_around_the_preset():
     assert len(make_grid(axes)) == 2 and tag_of(make_grid(axes)[0]) == "radius=2-beta_adv=0.5"
 
 
+def test_a_sweep_point_sets_its_fields_together_and_is_validated_first(tmp_path, capsys):
+    import yaml
+
+    from advdpnp.commands.sweep import make_grid, parse_axes, parse_points, tag_of
+
+    point = "method.repulsion=feature method.hinge=scaled"
+    axes = parse_axes(["model.radius=2"])
+    assert [tag_of(p) for p in make_grid(axes, True, parse_points([point]))] == [
+        "base", "radius=2", "repulsion=feature-hinge=scaled"]
+    with pytest.raises(UserError, match="sets a field twice"):
+        parse_points(["model.radius=2 model.radius=3"])
+    with pytest.raises(UserError, match="must look like"):
+        parse_points(["model.radius"])
+    out = tmp_path / "sw"
+    fixed = ["train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
+             "train.val_points=20", "--n", "20", "-o", str(out), "--eval-arg=--no-progress"]
+    # hinge=scaled alone is a config error: the whole grid is checked before anything trains
+    code, _, err = _run(capsys, "sweep", *fixed, "--point", "method.hinge=scaled")
+    assert code == 2 and "method.hinge" in err and not out.exists()
+    assert main(["sweep", *fixed, "--point", point]) == 0
+    assert sorted(p.name for p in out.iterdir() if p.is_dir()) == ["base-s0", "repulsion=feature-hinge=scaled-s0"]
+    method = yaml.safe_load((out / "repulsion=feature-hinge=scaled-s0" / "config.yaml").read_text())["method"]
+    assert method["repulsion"] == "feature" and method["hinge"] == "scaled"
+    assert "| repulsion=feature-hinge=scaled | 1 | 0 | 20 |" in (out / "sweep.md").read_text()
+
+
 def _row(setting: str, val_clean: float, val_pgd: float, autoattack: float) -> dict:
     return {"setting": setting, "seeds": 2, "n": 100, "std": {},
             "mean": {"val_clean": val_clean, "val_pgd": val_pgd, "clean": 0.9, "autoattack": autoattack}}

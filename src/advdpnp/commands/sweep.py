@@ -2,7 +2,9 @@
 
 Each grid point x seed is one run directory under the output folder; finished runs (those with a
 results.json from the requested suite) are skipped, so an interrupted sweep continues where it
-stopped. `--one-at-a-time` varies each axis alone around the preset instead of taking the product.
+stopped. `--one-at-a-time` varies each axis alone around the preset instead of taking the product;
+`--point` adds a setting that changes several fields together (an option that only works with
+another, or a combination of two earlier winners), so it competes under the same rule.
 The table gives mean and std over seeds of the validation metrics of each run's `best` checkpoint
 and of every test attack's accuracy. When reference runs are named (`--reference DIR`, e.g. a
 PGD-AT sweep) it applies SPEC section 7's rule on the *validation* split: the best validation
@@ -30,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("items", nargs="*", metavar="PRESET|FIELD=VALUE", help="base preset and fixed overrides")
     p.add_argument("--set", action="append", default=[], metavar="FIELD=V1,V2",
                    help="a grid axis (repeatable); the grid is the product of all axes")
+    p.add_argument("--point", action="append", default=[], metavar="'F1=V1 F2=V2'",
+                   help="an extra grid point (repeatable): space-separated overrides applied together, "
+                        "e.g. --point 'method.repulsion=feature method.hinge=scaled'")
     p.add_argument("--one-at-a-time", action="store_true",
                    help="vary one axis at a time around the preset (the preset itself is the point 'base')")
     p.add_argument("--seeds", default="0", help="comma-separated training seeds (default 0)")
@@ -60,11 +65,30 @@ def parse_axes(specs: list[str]) -> list[tuple[str, list[str]]]:
     return axes
 
 
-def make_grid(axes: list[tuple[str, list[str]]], one_at_a_time: bool = False) -> list[tuple]:
-    """Grid points as tuples of (field, value); () is the preset itself."""
+def parse_points(specs: list[str]) -> list[tuple]:
+    """`--point` specs as grid points: each a tuple of (field, value) pairs set together."""
+    from ..errors import UserError
+
+    points = []
+    for spec in specs:
+        pairs = [item.split("=", 1) for item in spec.split()]
+        if not pairs or any(len(kv) != 2 or not kv[0] or not kv[1] for kv in pairs):
+            raise UserError(f"--point {spec!r} must look like 'section.field=value section.field=value'")
+        keys = [k for k, _ in pairs]
+        if len(set(keys)) != len(keys):
+            raise UserError(f"--point {spec!r} sets a field twice")
+        points.append(tuple((k, v) for k, v in pairs))
+    return points
+
+
+def make_grid(axes: list[tuple[str, list[str]]], one_at_a_time: bool = False,
+              points: list[tuple] = ()) -> list[tuple]:
+    """Grid points as tuples of (field, value); () is the preset itself. Extra points come last."""
     if one_at_a_time:
-        return [()] + [((k, v),) for k, vals in axes for v in vals]
-    return list(itertools.product(*[[(k, v) for v in vals] for k, vals in axes])) or [()]
+        grid = [()] + [((k, v),) for k, vals in axes for v in vals]
+    else:  # with no axes the product is [()]: --point settings are then compared with the preset
+        grid = list(itertools.product(*[[(k, v) for v in vals] for k, vals in axes]))
+    return grid + [p for p in points if p not in grid]
 
 
 def tag_of(point: tuple) -> str:
@@ -82,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
     axes = parse_axes(args.set)
     out = Path(args.out)
-    grid = make_grid(axes, args.one_at_a_time)
+    grid = make_grid(axes, args.one_at_a_time, parse_points(args.point))
     for point in grid:  # validate the whole grid before spending hours on its first point
         config_from_args(list(args.items) + [f"{k}={v}" for k, v in point])
     for point in [] if args.tables_only else grid:
