@@ -15,7 +15,7 @@
 #   FULL_AA_METHODS="adv_dpnp pgd_at"   the models of that comparison
 #   FULL_AA_SEEDS="0"    their seeds (each ~13 min on one core)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
-#                        (step 6): 18 settings around the preset as it was before (attack.loss=ce),
+#                        (step 6): 23 settings around the preset as it was before (attack.loss=ce),
 #                        SWEEP_SEEDS (default 0,1,2), about 8 CPU-min per run
 #   OVERRIDES=""         extra config overrides for every run; the first pass of docs/results.md was
 #                        OVERRIDES="train.warmup_epochs=0" N=500 OUT=runs/fmnist
@@ -92,8 +92,9 @@ fi
 #    choice is made on the validation split against the PGD-AT runs of step 3. Its test evaluation is
 #    the quick suite (clean, FGSM, PGD-20) on N points. It chose attack.loss=kl, now the preset, so
 #    the chosen setting's runs are the step-3 Adv-DPNP runs (same config and seeds) and their
-#    `--suite paper` evaluation (AutoAttack included) is step 3's. The two --point settings put the
-#    rescaled feature hinge (step 3c) under the same rule, alone and combined with attack.loss=kl.
+#    `--suite paper` evaluation (AutoAttack included) is step 3's. The --point settings put the
+#    rescaled feature hinge (step 3c) under the same rule: alone, combined with attack.loss=kl, and
+#    with that combination's hinge margin or weight (lambda_neg) moved; and the distance hinge with KL.
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
   "$ADVDPNP" sweep configs/quick/fmnist-adv_dpnp.yaml "${TRAIN[@]}" attack.loss=ce --one-at-a-time \
     --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
@@ -101,6 +102,11 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
     --set method.consistency=feature_l2 --set method.repulsion=feature --set attack.loss=kl \
     --point "method.repulsion=feature method.hinge=scaled" \
     --point "attack.loss=kl method.repulsion=feature method.hinge=scaled" \
+    --point "attack.loss=kl method.repulsion=feature method.hinge=scaled method.margin=0.3" \
+    --point "attack.loss=kl method.repulsion=feature method.hinge=scaled method.margin=3" \
+    --point "attack.loss=kl method.repulsion=feature method.hinge=scaled method.lambda_neg=0.3" \
+    --point "attack.loss=kl method.repulsion=feature method.hinge=scaled method.lambda_neg=3" \
+    --point "attack.loss=kl method.repulsion=feature method.hinge=distance" \
     --seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress \
     --reference "$OUT/fmnist-pgd_at" -o "$OUT/sweep"
 fi
