@@ -19,6 +19,7 @@ import argparse
 import itertools
 import json
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 
 from ._common import add_points_argument
@@ -82,7 +83,7 @@ def parse_points(specs: list[str]) -> list[tuple]:
 
 
 def make_grid(axes: list[tuple[str, list[str]]], one_at_a_time: bool = False,
-              points: list[tuple] = ()) -> list[tuple]:
+              points: Sequence[tuple] = ()) -> list[tuple]:
     """Grid points as tuples of (field, value); () is the preset itself. Extra points come last."""
     if one_at_a_time:
         grid = [()] + [((k, v),) for k, vals in axes for v in vals]
