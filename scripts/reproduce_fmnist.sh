@@ -17,6 +17,8 @@
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
 #                        (step 6): 23 settings around the preset as it was before (attack.loss=ce),
 #                        SWEEP_SEEDS (default 0,1,2), about 8 CPU-min per run
+#   FIGURES=docs/figures/fmnist   where step 4 publishes the report's figures (empty: not published,
+#                        e.g. for a pass at another SUBSET/EPOCHS that must not replace the study's figures)
 #   OVERRIDES=""         extra config overrides for every run; the first pass of docs/results.md was
 #                        OVERRIDES="train.warmup_epochs=0" N=500 OUT=runs/fmnist
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
@@ -71,7 +73,8 @@ for m in $METHODS; do
   runs+=("$OUT/fmnist-$m/base-s0")
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
-"$PYTHON" scripts/publish_report.py "$OUT/report" docs/figures/fmnist
+FIGURES=${FIGURES-docs/figures/fmnist}
+[ -z "$FIGURES" ] || "$PYTHON" scripts/publish_report.py "$OUT/report" "$FIGURES"
 
 # 5. Standard AutoAttack on FULL_AA_N points of Adv-DPNP and PGD-AT (FULL_AA_SEEDS) vs the cheaper variant.
 if [ "$FULL_AA_N" -gt 0 ]; then
