@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from advdpnp.commands.sweep import _accuracies, collect
@@ -31,11 +32,16 @@ def corruption_means(folder: Path, seeds: list[int]) -> list[float]:
     return out
 
 
+def pm(mean: float, std: float, count: int) -> str:
+    """'mean ± sample std' in %; one value alone, since a single seed has no spread to show."""
+    return f"{100 * mean:.1f} ± {100 * std:.1f}" if count > 1 else f"{100 * mean:.1f}"
+
+
 def mean_std(values: list[float]) -> str:
-    """'mean ± sample std' in % (std 0 for one value), as `advdpnp sweep` aggregates."""
+    """`pm` of a list of fractions (sample std, as `advdpnp sweep` aggregates)."""
     m = sum(values) / len(values)
     sd = (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-    return f"{100 * m:.1f} ± {100 * sd:.1f}"
+    return pm(m, sd, len(values))
 
 
 def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
@@ -46,7 +52,7 @@ def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
         for row in collect(folder, [()], seeds):
             corr = corruption_means(folder, seeds)
             cells = [mean_std(corr) if a == "corruptions" and corr else
-                     f"{100 * row['mean'][a]:.1f} ± {100 * row['std'][a]:.1f}" if a in row["mean"] else "–"
+                     pm(row["mean"][a], row["std"][a], row["seeds"]) if a in row["mean"] else "–"
                      for a in cols]
             lines.append(f"| {folder.name} | {row['seeds']} | {row['n']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
@@ -80,14 +86,14 @@ def results_table(paths: list[Path]) -> str:
 
 def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
     """Each seed's headline numbers, so that a collapsed seed is visible behind a large std."""
-    cols = ("clean", "pgd20", "autoattack", "worst_case")
+    cols = ("clean", "pgd20", "autoattack", "worst_case", "corruptions")
     lines = ["| run | seed | best epoch | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
     for folder in folders:
         for seed in seeds:
             path = folder / f"base-s{seed}" / "results.json"
             if path.exists():
                 res = json.loads(path.read_text())
-                acc = {k: v["accuracy"] for k, v in res["attacks"].items()} | {"worst_case": res["worst_case"]["accuracy"]}
+                acc = _accuracies(res) | ({"corruptions": res["corruptions"]["mean"]} if "corruptions" in res else {})
                 lines.append(f"| {folder.name} | {seed} | {res.get('epoch')} | "
                              + " | ".join(f"{100 * acc[c]:.1f}" if c in acc else "–" for c in cols) + " |")
     return "\n".join(lines)
@@ -174,6 +180,29 @@ def latent_table(folders: list[Path], seed: int) -> str:
     return "\n".join(lines)
 
 
+def latent_mean_table(folders: list[Path], seeds: list[int]) -> str:
+    """`latent_table`'s numbers as mean ± sample std over the seeds analysed; empty unless some
+    method has two or more, so that one seed's geometry is not read as the method's."""
+    rows = {}
+    for folder in folders:
+        runs = [json.loads(path.read_text()) for seed in seeds
+                if (path := folder / f"base-s{seed}" / "latent.json").exists()]
+        if runs:
+            rows[folder.name] = runs
+    if not any(len(runs) > 1 for runs in rows.values()):
+        return ""
+    lines = ["| run | seeds | " + " | ".join(LATENT) + " |", "|---" * (len(LATENT) + 2) + "|"]
+    for name, runs in rows.items():
+        cells = []
+        for key in LATENT:
+            group, metric = key.split(".")
+            vals = [v for data in runs if (v := data.get(group, {}).get(metric)) is not None]
+            sd = statistics.stdev(vals) if len(vals) > 1 else None
+            cells.append("–" if not vals else f"{statistics.fmean(vals):.3g}" + (f" ± {sd:.2g}" if sd is not None else ""))
+        lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("root", type=Path, nargs="?", help="study folder (holds one sweep folder per method)")
@@ -206,6 +235,8 @@ def main() -> None:
     print(masking_table(methods + ablations, seeds[0]))
     print(f"\n### Latent space (seed {seeds[0]}, `advdpnp analyze`)\n")
     print(latent_table(methods, seeds[0]))
+    if table := latent_mean_table(methods, seeds):
+        print(f"\n### Latent space (mean ± std over the seeds analysed)\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,48 @@
+"""scripts/study_tables.py (the tables of docs/results.md) on fake study folders."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "study_tables.py"
+
+
+def _run(folder: Path, clean: float, aa: float, corruptions: float, silhouette: float | None) -> None:
+    folder.mkdir(parents=True)
+    attacks = {"clean": {"accuracy": clean}, "autoattack": {"accuracy": aa}}
+    results = {"n": 100, "epoch": 3, "attacks": attacks, "worst_case": {"accuracy": aa},
+               "corruptions": {"mean": corruptions}}
+    (folder / "results.json").write_text(json.dumps(results))
+    if silhouette is not None:
+        (folder / "latent.json").write_text(json.dumps({"anchor": "prototypes", "clean": {"silhouette": silhouette}}))
+
+
+def _tables(root: Path, seeds: str) -> str:
+    res = subprocess.run([sys.executable, str(SCRIPT), str(root), "--prefix", "t", "--seeds", seeds],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_one_seed_prints_values_and_several_print_mean_and_sample_std(tmp_path):
+    _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, 0.30)
+    _run(tmp_path / "t-a" / "base-s1", 0.90, 0.70, 0.60, 0.40)
+    _run(tmp_path / "t-b" / "base-s0", 0.75, 0.55, 0.45, 0.20)
+    out = _tables(tmp_path, "0,1,2")
+    assert "| t-a | 2 | 100 | 85.0 ± 7.1 | – | – | – | 65.0 ± 7.1 | – | – | 65.0 ± 7.1 | 55.0 ± 7.1 |" in out
+    # one seed has no spread: its value alone, not "± 0.0"
+    assert "| t-b | 1 | 100 | 75.0 | – | – | – | 55.0 | – | – | 55.0 | 45.0 |" in out
+    assert "| t-b | 0 | 3 | 75.0 | – | 55.0 | 55.0 | 45.0 |" in out  # per-seed row carries corruptions
+    assert "Latent space (mean ± std over the seeds analysed)" in out
+    assert "| t-a | 2 | – | – | – | 0.35 ± 0.071 |" in out
+
+
+def test_latent_mean_table_only_when_a_method_has_two_analysed_seeds(tmp_path):
+    _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, 0.30)
+    _run(tmp_path / "t-a" / "base-s1", 0.90, 0.70, 0.60, None)
+    out = _tables(tmp_path, "0,1")
+    assert "Latent space (seed 0" in out
+    assert "mean ± std over the seeds analysed" not in out
