@@ -58,6 +58,12 @@ def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
+def verdict_counts(results: dict) -> str:
+    """The masking checks of one results.json, counted by verdict: '5 pass, 1 warn'."""
+    verdicts = [c["verdict"] for c in results.get("masking_checks", {}).values()]
+    return ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "warn", "fail") if v in verdicts) or "–"
+
+
 def results_table(paths: list[Path]) -> str:
     """One row per results file (label: its name, or RUN folder for RUN/results.json), then their mean ± std.
 
@@ -72,8 +78,7 @@ def results_table(paths: list[Path]) -> str:
         if "corruptions" in res:
             acc["corruptions"] = res["corruptions"]["mean"]
         per_file.append(acc)
-        verdicts = [c["verdict"] for c in res.get("masking_checks", {}).values()]
-        checks = ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "warn", "fail") if v in verdicts) or "–"
+        checks = verdict_counts(res)
         cells = [f"{100 * acc[a]:.1f}" if a in acc else "–" for a in cols[:-1]] + [checks]
         label = f"{path.parent.parent.name}/{path.parent.name}" if path.stem == "results" else path.stem
         lines.append(f"| {label} | {res['n']} | " + " | ".join(cells) + " |")
@@ -85,9 +90,10 @@ def results_table(paths: list[Path]) -> str:
 
 
 def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
-    """Each seed's headline numbers, so that a collapsed seed is visible behind a large std."""
+    """Each seed's headline numbers and masking verdicts, so that a collapsed seed or a failed check
+    is visible behind a mean."""
     cols = ("clean", "pgd20", "autoattack", "worst_case", "corruptions")
-    lines = ["| run | seed | best epoch | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
+    lines = ["| run | seed | best epoch | " + " | ".join(cols) + " | masking checks |", "|---" * (len(cols) + 4) + "|"]
     for folder in folders:
         for seed in seeds:
             path = folder / f"base-s{seed}" / "results.json"
@@ -95,7 +101,8 @@ def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
                 res = json.loads(path.read_text())
                 acc = _accuracies(res) | ({"corruptions": res["corruptions"]["mean"]} if "corruptions" in res else {})
                 lines.append(f"| {folder.name} | {seed} | {res.get('epoch')} | "
-                             + " | ".join(f"{100 * acc[c]:.1f}" if c in acc else "–" for c in cols) + " |")
+                             + " | ".join(f"{100 * acc[c]:.1f}" if c in acc else "–" for c in cols)
+                             + f" | {verdict_counts(res)} |")
     return "\n".join(lines)
 
 

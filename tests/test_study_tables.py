@@ -14,7 +14,8 @@ def _run(folder: Path, clean: float, aa: float, corruptions: float, silhouette: 
     folder.mkdir(parents=True)
     attacks = {"clean": {"accuracy": clean}, "autoattack": {"accuracy": aa}}
     results = {"n": 100, "epoch": 3, "attacks": attacks, "worst_case": {"accuracy": aa},
-               "corruptions": {"mean": corruptions}}
+               "corruptions": {"mean": corruptions},
+               "masking_checks": {"square": {"verdict": "pass"}, "transfer": {"verdict": "warn"}}}
     (folder / "results.json").write_text(json.dumps(results))
     if silhouette is not None:
         (folder / "latent.json").write_text(json.dumps({"anchor": "prototypes", "clean": {"silhouette": silhouette}}))
@@ -35,7 +36,8 @@ def test_one_seed_prints_values_and_several_print_mean_and_sample_std(tmp_path):
     assert "| t-a | 2 | 100 | 85.0 ± 7.1 | – | – | – | 65.0 ± 7.1 | – | – | 65.0 ± 7.1 | 55.0 ± 7.1 |" in out
     # one seed has no spread: its value alone, not "± 0.0"
     assert "| t-b | 1 | 100 | 75.0 | – | – | – | 55.0 | – | – | 55.0 | 45.0 |" in out
-    assert "| t-b | 0 | 3 | 75.0 | – | 55.0 | 55.0 | 45.0 |" in out  # per-seed row carries corruptions
+    # the per-seed row carries corruptions and the masking verdicts
+    assert "| t-b | 0 | 3 | 75.0 | – | 55.0 | 55.0 | 45.0 | 1 pass, 1 warn |" in out
     assert "Latent space (mean ± std over the seeds analysed)" in out
     assert "| t-a | 2 | – | – | – | 0.35 ± 0.071 |" in out
 
