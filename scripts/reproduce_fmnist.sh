@@ -66,10 +66,13 @@ HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
   --set method.hinge=scaled --seeds "$HINGE_SEEDS" "${EVAL[@]}" \
   --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/hinge"
 
-# 4. Latent analysis and the report over seed 0 of each method.
+# 4. Latent analysis of every evaluated seed (study_tables.py averages it), the report over seed 0.
 runs=()
 for m in $METHODS; do
-  [ -f "$OUT/fmnist-$m/base-s0/latent.json" ] || "$ADVDPNP" analyze "$OUT/fmnist-$m/base-s0" --n "$N"
+  for s in ${SEEDS//,/ }; do
+    run="$OUT/fmnist-$m/base-s$s"
+    [ ! -f "$run/results.json" ] || [ -f "$run/latent.json" ] || "$ADVDPNP" analyze "$run" --n "$N"
+  done
   runs+=("$OUT/fmnist-$m/base-s0")
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
