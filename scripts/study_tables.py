@@ -39,9 +39,7 @@ def pm(mean: float, std: float, count: int) -> str:
 
 def mean_std(values: list[float]) -> str:
     """`pm` of a list of fractions (sample std, as `advdpnp sweep` aggregates)."""
-    m = sum(values) / len(values)
-    sd = (sum((v - m) ** 2 for v in values) / (len(values) - 1)) ** 0.5 if len(values) > 1 else 0.0
-    return pm(m, sd, len(values))
+    return pm(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
 
 
 def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
