@@ -27,7 +27,7 @@ def _table(*paths: str) -> str:
 
 def test_counts_the_points_each_extra_attack_broke(tmp_path):
     # custom run on 6 points (only the first 5 are compared); standard run on 5: APGD-T leaves 4,
-    # FAB-T breaks 1, Square 1 more; point 2 survived the custom APGD-T but not the standard run
+    # FAB-T breaks 1, Square 1 more; points 1 and 2 survived the custom run but not the standard one
     paper = _write(tmp_path / "paper.json", [1, 1, 1, 1, 0, 1])
     full = _write(tmp_path / "full.json", [1, 0, 0, 1, 0],
                   {"apgd-ce": 0.8, "apgd-t": 0.8, "fab-t": 0.6, "square": 0.4})
