@@ -13,6 +13,7 @@
 #                        the corruption set is generated for the first 1000
 #   FULL_AA_N=200        test points of the standard-AutoAttack comparison (0 skips it)
 #   FULL_AA_METHODS="adv_dpnp pgd_at"   the models of that comparison
+#   FULL_AA_ABLATIONS="" ablations added to that comparison (e.g. "no_cons proto_pgd_at")
 #   FULL_AA_SEEDS="0"    their seeds (each ~13 min on one core)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
 #                        (step 6): 23 settings around the preset as it was before (attack.loss=ce),
@@ -79,15 +80,20 @@ done
 FIGURES=${FIGURES-docs/figures/fmnist}
 [ -z "$FIGURES" ] || "$PYTHON" scripts/publish_report.py "$OUT/report" "$FIGURES"
 
-# 5. Standard AutoAttack on FULL_AA_N points of Adv-DPNP and PGD-AT (FULL_AA_SEEDS) vs the cheaper variant.
+# 5. Standard AutoAttack on FULL_AA_N points of Adv-DPNP and PGD-AT (FULL_AA_SEEDS) vs the cheaper variant;
+#    FULL_AA_ABLATIONS adds ablations (files full/ablation-NAME-sS.json, named so the table can tell them apart).
 if [ "$FULL_AA_N" -gt 0 ]; then
   mkdir -p "$OUT/full"
   pairs=()
-  for M in ${FULL_AA_METHODS-adv_dpnp pgd_at}; do
+  folders=()
+  for M in ${FULL_AA_METHODS-adv_dpnp pgd_at}; do folders+=("fmnist-$M"); done
+  for a in ${FULL_AA_ABLATIONS:-}; do folders+=("ablation-$a"); done
+  for f in "${folders[@]}"; do
     for s in ${FULL_AA_SEEDS-0}; do
-      [ -f "$OUT/full/$M-s$s.json" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s$s" --suite full --n "$FULL_AA_N" \
-        --threads 1 --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s$s.json"
-      pairs+=("$OUT/fmnist-$M/base-s$s/results.json" "$OUT/full/$M-s$s.json")
+      full="$OUT/full/${f#fmnist-}-s$s.json"
+      [ -f "$full" ] || "$ADVDPNP" eval "$OUT/$f/base-s$s" --suite full --n "$FULL_AA_N" \
+        --threads 1 --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$full"
+      pairs+=("$OUT/$f/base-s$s/results.json" "$full")
     done
   done
   "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
