@@ -67,14 +67,12 @@ HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
   --set method.hinge=scaled --seeds "$HINGE_SEEDS" "${EVAL[@]}" \
   --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/hinge"
 
-# 4. Latent analysis of every evaluated seed (study_tables.py averages it), the report over seed 0.
+# 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),
+#    the report over the methods' seed 0.
 runs=()
-for m in $METHODS; do
-  for s in ${SEEDS//,/ }; do
-    run="$OUT/fmnist-$m/base-s$s"
-    [ ! -f "$run/results.json" ] || [ -f "$run/latent.json" ] || "$ADVDPNP" analyze "$run" --n "$N"
-  done
-  runs+=("$OUT/fmnist-$m/base-s0")
+for m in $METHODS; do runs+=("$OUT/fmnist-$m/base-s0"); done
+for run in "$OUT"/fmnist-*/base-s* "$OUT"/ablation-*/base-s*; do
+  [ ! -f "$run/results.json" ] || [ -f "$run/latent.json" ] || "$ADVDPNP" analyze "$run" --n "$N"
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
 FIGURES=${FIGURES-docs/figures/fmnist}

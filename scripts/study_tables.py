@@ -234,13 +234,13 @@ def main() -> None:
     print(per_seed_table(methods + ablations, seeds))
     print(f"\nAutoAttack variant(s) used: {autoattack_variants(methods + ablations, seeds)}\n")
     print(strongest_attack(methods + ablations, seeds) + "\n")
-    if table := eps_curve_table(methods, seeds):
+    if table := eps_curve_table(methods + ablations, seeds):
         print(f"### PGD-20 accuracy against the L-inf radius (mean ± std over seeds)\n\n{table}\n")
     print(f"### Masking checks (seed {seeds[0]})\n")
     print(masking_table(methods + ablations, seeds[0]))
     print(f"\n### Latent space (seed {seeds[0]}, `advdpnp analyze`)\n")
-    print(latent_table(methods, seeds[0]))
-    if table := latent_mean_table(methods, seeds):
+    print(latent_table(methods + ablations, seeds[0]))
+    if table := latent_mean_table(methods + ablations, seeds):
         print(f"\n### Latent space (mean ± std over the seeds analysed)\n\n{table}")
 
 

@@ -48,3 +48,13 @@ def test_latent_mean_table_only_when_a_method_has_two_analysed_seeds(tmp_path):
     out = _tables(tmp_path, "0,1")
     assert "Latent space (seed 0" in out
     assert "mean ± std over the seeds analysed" not in out
+
+
+def test_ablations_get_latent_rows_next_to_the_methods(tmp_path):
+    _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, 0.30)
+    _run(tmp_path / "ablation-x" / "base-s0", 0.85, 0.50, 0.55, 0.25)
+    _run(tmp_path / "ablation-x" / "base-s1", 0.87, 0.52, 0.57, 0.35)
+    out = _tables(tmp_path, "0,1")
+    seed0 = out.split("### Latent space (seed 0")[1]
+    assert "| ablation-x | prototypes | – | – | – | 0.25 |" in seed0
+    assert "| ablation-x | 2 | – | – | – | 0.3 ± 0.071 |" in out.split("mean ± std over the seeds analysed")[1]
