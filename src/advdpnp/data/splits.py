@@ -15,7 +15,7 @@ from .base import DATASETS, RawDataset
 
 @dataclass
 class DataSplits:
-    """Images are uint8 (N,C,H,W) on `device`; `float_images` converts a batch to [0,1]."""
+    """Images are uint8 (N,C,H,W) on `device`; `data.augment.to_float` converts a batch to [0, 1]."""
 
     name: str
     train_x: torch.Tensor
