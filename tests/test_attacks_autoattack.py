@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import copy
 import json
 
 import pytest
 import torch
 
 from advdpnp.attacks.autoattack import autoattack_correct
+from advdpnp.commands.eval import aa_state_path
 from advdpnp.errors import UserError
 from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
 
@@ -55,6 +57,25 @@ def test_state_of_another_evaluation_is_refused(tmp_path):
     with pytest.raises(UserError, match="another evaluation"):
         autoattack_correct(model, x, y, 2 * EPS, attacks=["apgd-ce"], block=10, state_path=state,
                            progress=False)
+
+
+def test_state_of_another_model_on_the_same_points_is_refused(tmp_path):
+    # two models evaluated into one folder once shared a state file: the second resumed the first's flags
+    model, (x, y) = trained(), _data(10)
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        next(other.parameters()).add_(1e-3)
+    state = tmp_path / "aa.state.json"
+    autoattack_correct(model, x, y, EPS, attacks=["apgd-ce"], block=10, state_path=state, progress=False)
+    with pytest.raises(UserError, match="another evaluation"):
+        autoattack_correct(other, x, y, EPS, attacks=["apgd-ce"], block=10, state_path=state, progress=False)
+
+
+def test_state_files_of_two_checkpoints_in_one_folder_differ(tmp_path):
+    out = tmp_path / "full" / "a.json"
+    first = aa_state_path(out, tmp_path / "run-a" / "checkpoints" / "best.pt", "standard", 0.1, 200)
+    second = aa_state_path(out, tmp_path / "run-b" / "checkpoints" / "best.pt", "standard", 0.1, 200)
+    assert first.parent == second.parent == out.parent and first != second
 
 
 def test_blocks_make_shards_equal_to_one_process():

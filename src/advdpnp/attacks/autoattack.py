@@ -70,6 +70,15 @@ def _fingerprint(indices: torch.Tensor, y: torch.Tensor) -> str:
     return hashlib.sha1(data).hexdigest()[:16]
 
 
+def _model_fingerprint(model: nn.Module) -> str:
+    """Hash of the weights and buffers. Two evaluations of different models on the same points write
+    state files that are otherwise identical in meta; without this, one could resume the other's flags."""
+    h = hashlib.sha1()
+    for t in model.state_dict().values():
+        h.update(t.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
 def _save(state: dict, path: Path) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(state))
@@ -107,6 +116,8 @@ def autoattack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
                                      for i in range(0, len(y), block)])
     meta = {"attacks": attacks, "eps": eps, "seed": seed, "block": block, "square_queries": square_queries,
             "n": int(len(y)), "points": _fingerprint(indices, y)}
+    if state_path is not None:
+        meta["model"] = _model_fingerprint(model)
     state = _load_state(state_path, meta) or {"meta": meta, "flags": start_flags.cpu().int().tolist(),
                                                "done": [], "after": {}, "flags_raised": []}
     if state_path is not None:

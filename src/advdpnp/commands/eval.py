@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 from pathlib import Path
 
 from ._common import add_checkpoint_argument, add_points_argument, write_json
@@ -79,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                          check_points=args.check_points, square_queries=args.square_queries,
                          progress=not args.no_progress and distributed.is_main())
     rank_tag = f"-rank{distributed.rank()}" if distributed.rank() else ""  # one AutoAttack state per rank
-    params.aa_state = out.parent / f".autoattack-{ckpt.stem}-{params.variant}-eps{eps:g}-n{n}{rank_tag}.state.json"
+    params.aa_state = aa_state_path(out, ckpt, params.variant, eps, n, rank_tag)
     centroids = transfer = None
     if args.suite != "quick":
         if not model.has_prototypes:
@@ -108,6 +109,13 @@ def run(args: argparse.Namespace) -> int:
     print(_summary(results))
     print(f"written {out}")
     return 0
+
+
+def aa_state_path(out: Path, ckpt: Path, variant: str, eps: float, n: int, rank_tag: str = "") -> Path:
+    """AutoAttack's resume file next to `out`, named for the checkpoint's path: evaluations of several
+    runs written to one folder (e.g. `--out full/NAME.json`) run concurrently without sharing it."""
+    tag = hashlib.sha1(str(ckpt.resolve()).encode()).hexdigest()[:8]
+    return out.parent / f".autoattack-{ckpt.stem}-{tag}-{variant}-eps{eps:g}-n{n}{rank_tag}.state.json"
 
 
 def _transfer_source(args: argparse.Namespace, cfg, run_dir: Path, device):
