@@ -38,14 +38,16 @@ def test_bad_arguments_are_one_line_errors(run_dir, capsys):
     assert "--n must be >= 1" in capsys.readouterr().err
 
 
-def test_paper_eval_writes_checks_and_curve(run_dir):
+def test_paper_eval_writes_checks_and_curve(run_dir, tmp_path):
+    # --out into a folder shared by several runs (as the study scripts do): the curve is named for the file
+    out = tmp_path / "full" / "run-s0.json"
     assert main(["eval", str(run_dir), "--suite", "paper", "--n", "20", "--check-points", "10",
-                 "--square-queries", "50", "--transfer-epochs", "1", "--no-progress"]) == 0
-    r = json.loads((run_dir / "results.json").read_text())
+                 "--square-queries", "50", "--transfer-epochs", "1", "--no-progress", "--out", str(out)]) == 0
+    r = json.loads(out.read_text())
     assert r["attacks"]["autoattack"]["variant"] == "custom"
     assert {"eps_monotone", "large_eps", "square", "transfer", "autoattack_flags"} <= set(r["masking_checks"])
-    assert (run_dir / r["eps_curve"]["png"]).is_file()
-    assert not list(run_dir.glob(".autoattack-*.state.json"))  # removed once the evaluation finished
+    assert r["eps_curve"]["png"] == "run-s0-eps_curve.png" and (out.parent / r["eps_curve"]["png"]).is_file()
+    assert not list(out.parent.glob(".autoattack-*.state.json"))  # removed once the evaluation finished
 
 
 @pytest.mark.parametrize("command", ["eval", "analyze", "corrupt", "sweep"])

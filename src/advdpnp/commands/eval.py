@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     is_dir = Path(args.target).is_dir()
     run_dir = Path(args.target) if is_dir else ckpt.parent.parent
     out = Path(args.out) if args.out else run_dir / "results.json"
+    out.parent.mkdir(parents=True, exist_ok=True)  # AutoAttack's resume file goes there before the results
     e = cfg.eval
     n = min(args.n or e.n or len(data.test_y), len(data.test_y))
     x, y = data.test_x[:n], data.test_y[:n]
@@ -91,7 +92,9 @@ def run(args: argparse.Namespace) -> int:
     results["suite"] = args.suite
     results.update(run_suite(model, x, y, params, torch.arange(n), centroids, transfer))
     if "eps_curve" in results and distributed.is_main():
-        png = plot_curve(results["eps_curve"], out.parent / f"eps_curve-{ckpt.stem}.png",
+        # next to a named --out file, named for it: several runs evaluated into one folder keep their own
+        name = f"eps_curve-{ckpt.stem}.png" if out.name == "results.json" else f"{out.stem}-eps_curve.png"
+        png = plot_curve(results["eps_curve"], out.parent / name,
                          f"{cfg.method['name']} {data.name}: PGD-{params.steps} accuracy vs eps (n={n})")
         results["eps_curve"]["png"] = png.name
     if args.corruptions:
