@@ -21,6 +21,7 @@ import torch
 
 from advdpnp.attacks.autoattack import VARIANTS, autoattack_correct
 from advdpnp.data.augment import to_float
+from advdpnp.evaluate.accuracy import clean_correct
 from advdpnp.evaluate.load import load_run
 
 
@@ -37,8 +38,7 @@ def main() -> None:
     cfg, model, data, _ = load_run(args.run, "best", args.device)
     x, y = to_float(data.test_x[:args.n]), data.test_y[:args.n]
     eps = cfg.attack.eps
-    with torch.no_grad():
-        flags = (model(x).argmax(1) == y).cpu()
+    flags = clean_correct(model, x, y).cpu()
     print(f"{args.run}: {data.name}, n {len(y)}, eps {eps:g}, threads {torch.get_num_threads()}, "
           f"clean {flags.float().mean().item():.3f}")
     seconds = {}
