@@ -72,7 +72,7 @@ HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
 runs=()
 for m in $METHODS; do runs+=("$OUT/fmnist-$m/base-s0"); done
 for run in "$OUT"/fmnist-*/base-s* "$OUT"/ablation-*/base-s*; do
-  [ ! -f "$run/results.json" ] || [ -f "$run/latent.json" ] || "$ADVDPNP" analyze "$run" --n "$N"
+  [ ! -f "$run/results.json" ] || [ -f "$run/latent.json" ] || "$ADVDPNP" analyze "$run" --n "$N" --threads 1
 done
 "$ADVDPNP" report "${runs[@]}" -o "$OUT/report"
 FIGURES=${FIGURES-docs/figures/fmnist}

@@ -61,3 +61,22 @@ def test_points_spells_n_where_torchrun_would_take_it(command):
         args = ["--dataset", "digits"]
     ns = build_parser().parse_args([command, *args, "--points", "37"])
     assert ns.n == 37
+
+
+@pytest.mark.parametrize("command", ["eval", "analyze"])
+def test_threads_is_checked_and_applied_before_any_work(command, tmp_path, capsys):
+    """One evaluation per core needs `--threads 1` on both commands; a negative count is a one-line error,
+    given before the (missing) run directory is read."""
+    import torch
+
+    from advdpnp.cli import main
+
+    assert main([command, str(tmp_path / "missing"), "--threads", "-1"]) == 2
+    assert "--threads must be >= 0, got -1" in capsys.readouterr().err
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        assert main([command, str(tmp_path / "missing"), "--threads", "1"]) == 2  # the run is missing ...
+        assert torch.get_num_threads() == 1  # ... but the threads were set first
+    finally:
+        torch.set_num_threads(before)

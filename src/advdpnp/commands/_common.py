@@ -33,6 +33,24 @@ def add_points_argument(p, help: str) -> None:
     p.add_argument("--n", "--points", dest="n", type=int, help=f"{help}; also --points (use it under torchrun)")
 
 
+def add_threads_argument(p) -> None:
+    """`--threads`: evaluations sharing a CPU machine (one per core) each want one torch thread, and torch's
+    default takes every core."""
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+
+
+def apply_threads(threads: int) -> None:
+    """Check and apply `--threads` before any tensor work."""
+    import torch
+
+    from ..errors import UserError
+
+    if threads < 0:
+        raise UserError(f"--threads must be >= 0, got {threads}")
+    if threads:
+        torch.set_num_threads(threads)
+
+
 def write_json(obj: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

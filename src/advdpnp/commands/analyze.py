@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from ._common import add_checkpoint_argument, add_points_argument, write_json
+from ._common import add_checkpoint_argument, add_points_argument, add_threads_argument, apply_threads, write_json
 
 NAME = "analyze"
 HELP = "latent-space analysis (compactness, separation, drift under PGD) of a run -> latent.json"
@@ -22,6 +22,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="clean training points whose class centroids are the anchors of a linear head")
     p.add_argument("--embed-n", type=int, default=1000, help="test points whose features are kept (latent_features.pt) "
                    "for the embedding figure of `advdpnp report`")
+    add_threads_argument(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", help="dataset folder if it moved since training")
 
@@ -60,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
     for flag in ("n", "train_n", "embed_n"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             raise UserError(f"--{flag.replace('_', '-')} must be >= 1, got {getattr(args, flag)}")
+    apply_threads(args.threads)
     run_dir = Path(args.run_dir)
     if not run_dir.is_dir():
         raise UserError(f"{run_dir} is not a run directory")

@@ -6,7 +6,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
-from ._common import add_checkpoint_argument, add_points_argument, write_json
+from ._common import add_checkpoint_argument, add_points_argument, add_threads_argument, apply_threads, write_json
 
 NAME = "eval"
 HELP = "evaluate a trained run on the test split (attack suite, masking checks, corruptions) -> results.json"
@@ -32,7 +32,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--corruptions", metavar="DIR", help="folder of CIFAR-10-C/-100-C style .npy files "
                    "(official, or made by `advdpnp corrupt`)")
     p.add_argument("--batch-size", type=int, help="evaluation batch size (default: the run's eval.batch_size)")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch's default)")
+    add_threads_argument(p)
     p.add_argument("--device", default="auto")
     p.add_argument("--data-root", help="dataset folder if it moved since training")
     p.add_argument("--out", help="results file (default: RUN_DIR/results.json)")
@@ -42,9 +42,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 def _check(args: argparse.Namespace) -> None:
     from ..errors import UserError
 
-    for name in ("n", "batch_size", "check_points", "square_queries", "threads", "transfer_epochs"):
+    for name in ("n", "batch_size", "check_points", "square_queries", "transfer_epochs"):
         v = getattr(args, name)
-        low = 0 if name in ("threads", "transfer_epochs") else 1
+        low = 0 if name == "transfer_epochs" else 1
         if v is not None and v < low:
             raise UserError(f"--{name.replace('_', '-')} must be >= {low}, got {v}")
     if args.eps is not None and args.eps < 0:
@@ -64,8 +64,7 @@ def run(args: argparse.Namespace) -> int:
     from .train import run_metadata
 
     _check(args)
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    apply_threads(args.threads)
     device = distributed.init_device(args.device)  # under torchrun the suite's attacks are sharded
     cfg, model, data, ckpt = load_run(args.target, args.checkpoint, str(device), args.data_root)
     is_dir = Path(args.target).is_dir()
