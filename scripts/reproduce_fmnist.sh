@@ -68,9 +68,12 @@ HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
   --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/hinge"
 
 # 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),
-#    the report over the methods' seed 0.
+#    the report over seed 0 of every method evaluated in OUT (not only this call's METHODS, so a call
+#    that adds one method or an ablation keeps the report whole).
 runs=()
-for m in $METHODS; do runs+=("$OUT/fmnist-$m/base-s0"); done
+for m in standard dpnp pgd_at trades mart adv_dpnp; do
+  if [ -f "$OUT/fmnist-$m/base-s0/results.json" ]; then runs+=("$OUT/fmnist-$m/base-s0"); fi
+done
 for run in "$OUT"/fmnist-*/base-s* "$OUT"/ablation-*/base-s*; do
   [ ! -f "$run/results.json" ] || [ -f "$run/latent.json" ] || "$ADVDPNP" analyze "$run" --n "$N" --threads 1
 done
