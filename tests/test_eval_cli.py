@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+import torch
 
 from advdpnp.cli import main
 from advdpnp.train.trainer import Trainer
@@ -67,10 +68,6 @@ def test_points_spells_n_where_torchrun_would_take_it(command):
 def test_threads_is_checked_and_applied_before_any_work(command, tmp_path, capsys):
     """One evaluation per core needs `--threads 1` on both commands; a negative count is a one-line error,
     given before the (missing) run directory is read."""
-    import torch
-
-    from advdpnp.cli import main
-
     assert main([command, str(tmp_path / "missing"), "--threads", "-1"]) == 2
     assert "--threads must be >= 0, got -1" in capsys.readouterr().err
     before = torch.get_num_threads()
