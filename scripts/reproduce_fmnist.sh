@@ -15,6 +15,8 @@
 #   FULL_AA_METHODS="adv_dpnp pgd_at"   the models of that comparison
 #   FULL_AA_ABLATIONS="" ablations added to that comparison (e.g. "no_cons proto_pgd_at")
 #   FULL_AA_SEEDS="0"    their seeds (each ~13 min on one core)
+#   BEYOND_EPS=""        e.g. 0.15: also evaluate (paper suite, N points) beyond the training radius (step 5b)
+#   BEYOND_METHODS="adv_dpnp pgd_at trades mart"   BEYOND_SEEDS="$SEEDS"   the models of step 5b
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
 #                        (step 6): 23 settings around the preset as it was before (attack.loss=ce),
 #                        SWEEP_SEEDS (default 0,1,2), about 8 CPU-min per run
@@ -98,6 +100,23 @@ if [ "$FULL_AA_N" -gt 0 ]; then
     done
   done
   "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
+fi
+
+# 5b. Optional: the paper suite at BEYOND_EPS (AutoAttack included) on the robust methods, so the
+#     fall-off beyond the training radius is measured by more than the PGD-20 eps curve.
+if [ -n "${BEYOND_EPS:-}" ]; then
+  mkdir -p "$OUT/eps$BEYOND_EPS"
+  beyond=()
+  for M in ${BEYOND_METHODS-adv_dpnp pgd_at trades mart}; do
+    for s in ${BEYOND_SEEDS:-${SEEDS//,/ }}; do
+      f="$OUT/eps$BEYOND_EPS/$M-s$s.json"
+      [ -f "$f" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s$s" --suite paper --eps "$BEYOND_EPS" --n "$N" \
+        --threads 1 --transfer-from "$OUT/fmnist-standard/base-s0" --check-points 50 --square-queries 100 \
+        --no-progress --out "$f"
+      beyond+=("$f")
+    done
+  done
+  "$PYTHON" scripts/study_tables.py --results "${beyond[@]}" --by-name
 fi
 
 # 6. Optional: the SPEC section 7 defaults sweep that chose the preset. Each loss weight and main

@@ -6,12 +6,14 @@ the study folder, so the tables can be regenerated after re-running the study:
     python scripts/study_tables.py runs/study > /tmp/tables.md                      # digits
     python scripts/study_tables.py runs/fmnist --prefix fmnist > /tmp/tables.md     # Fashion-MNIST
     python scripts/study_tables.py --results runs/fmnist-w/sweep-paper/*.json       # single results files
+    python scripts/study_tables.py --results runs/fmnist-l/eps0.15/*.json --by-name # ... a mean per method
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
 import statistics
 from pathlib import Path
 
@@ -62,14 +64,16 @@ def verdict_counts(results: dict) -> str:
     return ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "warn", "fail") if v in verdicts) or "–"
 
 
-def results_table(paths: list[Path]) -> str:
+def results_table(paths: list[Path], by_name: bool = False) -> str:
     """One row per results file (label: its name, or RUN folder for RUN/results.json), then their mean ± std.
 
     For runs that are not in a study folder, e.g. sweep settings given the comparison's evaluation.
+    `by_name`: one mean row per label without its seed suffix (`adv_dpnp-s0.json`, `adv_dpnp-s1.json`
+    -> `adv_dpnp`), for files of several methods evaluated alike (e.g. beyond the training radius).
     """
     cols = [a for a in ATTACKS if a != "corruptions"] + ["corruptions", "masking checks"]
     lines = ["| results | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
-    per_file = []
+    per_file, labels = [], []
     for path in paths:
         res = json.loads(path.read_text())
         acc = _accuracies(res)
@@ -80,10 +84,13 @@ def results_table(paths: list[Path]) -> str:
         cells = [f"{100 * acc[a]:.1f}" if a in acc else "–" for a in cols[:-1]] + [checks]
         label = f"{path.parent.parent.name}/{path.parent.name}" if path.stem == "results" else path.stem
         lines.append(f"| {label} | {res['n']} | " + " | ".join(cells) + " |")
-    if len(per_file) > 1:
-        cells = [mean_std([acc[a] for acc in per_file]) if all(a in acc for acc in per_file) else "–"
-                 for a in cols[:-1]]
-        lines.append(f"| mean ± std of {len(per_file)} | | " + " | ".join(cells) + " | |")
+        labels.append(re.sub(r"-s\d+$", "", label) if by_name else "")
+    for group in dict.fromkeys(labels):
+        accs = [acc for acc, lab in zip(per_file, labels) if lab == group]
+        if len(accs) > 1:
+            cells = [mean_std([acc[a] for acc in accs]) if all(a in acc for acc in accs) else "–" for a in cols[:-1]]
+            name = f"{group}: mean ± std of {len(accs)}" if group else f"mean ± std of {len(accs)}"
+            lines.append(f"| {name} | | " + " | ".join(cells) + " | |")
     return "\n".join(lines)
 
 
@@ -213,11 +220,13 @@ def main() -> None:
     p.add_argument("root", type=Path, nargs="?", help="study folder (holds one sweep folder per method)")
     p.add_argument("--results", type=Path, nargs="+", metavar="JSON",
                    help="instead: one row per results file (e.g. runs/fmnist-w/sweep-paper/*.json)")
+    p.add_argument("--by-name", action="store_true",
+                   help="with --results: a mean row per file name without its -sSEED suffix, not one for all")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--prefix", default="digits", help="method folders are PREFIX-<method> (digits, fmnist)")
     args = p.parse_args()
     if args.results:
-        print(results_table(args.results))
+        print(results_table(args.results, args.by_name))
         return
     if args.root is None:
         p.error("give a study folder or --results")

@@ -58,3 +58,27 @@ def test_ablations_get_latent_rows_next_to_the_methods(tmp_path):
     seed0 = out.split("### Latent space (seed 0")[1]
     assert "| ablation-x | prototypes | – | – | – | 0.25 |" in seed0
     assert "| ablation-x | 2 | – | – | – | 0.3 ± 0.071 |" in out.split("mean ± std over the seeds analysed")[1]
+
+
+def _results_files(tmp_path: Path, *extra: str) -> str:
+    for name, clean, aa in (("a-s0", 0.80, 0.60), ("a-s1", 0.90, 0.70), ("b-s0", 0.70, 0.50), ("b-s1", 0.74, 0.54)):
+        _run(tmp_path / name, clean, aa, 0.5, None)
+        (tmp_path / name / "results.json").rename(tmp_path / f"{name}.json")
+    files = sorted(str(f) for f in tmp_path.glob("*.json"))
+    res = subprocess.run([sys.executable, str(SCRIPT), "--results", *files, *extra], capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    return res.stdout
+
+
+def test_results_files_average_all_together_by_default(tmp_path):
+    out = _results_files(tmp_path)
+    assert "| mean ± std of 4 | | 78.5 ± 8.7 |" in out
+    assert ": mean ± std" not in out
+
+
+def test_results_files_by_name_average_each_method_over_its_seeds(tmp_path):
+    out = _results_files(tmp_path, "--by-name")
+    assert "| a-s1 | 100 | 90.0 |" in out  # the per-file rows stay
+    assert "| a: mean ± std of 2 | | 85.0 ± 7.1 | – | – | – | 65.0 ± 7.1 |" in out
+    assert "| b: mean ± std of 2 | | 72.0 ± 2.8 | – | – | – | 52.0 ± 2.8 |" in out
+    assert "mean ± std of 4" not in out
