@@ -39,8 +39,9 @@ EPOCHS=${EPOCHS:-6}
 N=${N:-1000}
 FULL_AA_N=${FULL_AA_N:-200}
 read -r -a TRAIN <<< "data.train_subset=$SUBSET train.epochs=$EPOCHS train.threads=1 ${OVERRIDES:-}"
-EVAL=(--suite paper --n "$N" --eval-arg=--threads=1 --eval-arg=--check-points=50
-      --eval-arg=--square-queries=100 --eval-arg=--no-progress --eval-arg=--corruptions="$CORRUPTIONS")
+# the attack budgets of every evaluation here (the masking checks on 50 points, Square with 100 queries)
+EVAL_OPTS=(--threads=1 --check-points=50 --square-queries=100 --no-progress)
+EVAL=(--suite paper --n "$N" "${EVAL_OPTS[@]/#/--eval-arg=}" --eval-arg=--corruptions="$CORRUPTIONS")
 
 # 1. Generated corruptions (imagecorruptions, 15 kinds x 5 severities) of the first 1000 test images.
 [ -f "$CORRUPTIONS/labels.npy" ] || "$ADVDPNP" corrupt --dataset fashion-mnist --n 1000 --out "$CORRUPTIONS" --no-progress
@@ -95,7 +96,7 @@ if [ "$FULL_AA_N" -gt 0 ]; then
     for s in ${FULL_AA_SEEDS-0}; do
       full="$OUT/full/${f#fmnist-}-s$s.json"
       [ -f "$full" ] || "$ADVDPNP" eval "$OUT/$f/base-s$s" --suite full --n "$FULL_AA_N" \
-        --threads 1 --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$full"
+        "${EVAL_OPTS[@]}" --transfer-epochs 0 --out "$full"
       pairs+=("$OUT/$f/base-s$s/results.json" "$full")
     done
   done
@@ -111,8 +112,7 @@ if [ -n "${BEYOND_EPS:-}" ]; then
     for s in ${BEYOND_SEEDS:-${SEEDS//,/ }}; do
       f="$OUT/eps$BEYOND_EPS/$M-s$s.json"
       [ -f "$f" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s$s" --suite paper --eps "$BEYOND_EPS" --n "$N" \
-        --threads 1 --transfer-from "$OUT/fmnist-standard/base-s0" --check-points 50 --square-queries 100 \
-        --no-progress --out "$f"
+        "${EVAL_OPTS[@]}" --transfer-from "$OUT/fmnist-standard/base-s0" --out "$f"
       beyond+=("$f")
     done
   done
