@@ -7,7 +7,8 @@
 #   HINGE_SEEDS=0,1,2    training seeds of the feature-hinge forms scaled and distance (empty: none)
 #   REPORT=1             0: skip the latent analysis and the report of step 4 (e.g. when the report
 #                        is built over runs of several passes, as in docs/results.md)
-#   FULL_AA_METHODS="adv_dpnp pgd_at trades"   seed-0 models checked with standard AutoAttack
+#   FULL_AA_METHODS="adv_dpnp pgd_at trades"   models checked with standard AutoAttack (200 points)
+#   FULL_AA_SEEDS="0"    their seeds
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep: the loss weights (11 settings x
 #                        SWEEP_SEEDS, default 0,1,2: 33 runs, about 1.5 CPU-hours) and the main options
@@ -63,13 +64,16 @@ if [ "${REPORT:-1}" = 1 ]; then
   "$PYTHON" scripts/publish_report.py "$OUT/report" docs/figures/digits
 fi
 
-# 5. Standard AutoAttack on 200 points of seed 0 of the main methods vs the cheaper variant.
+# 5. Standard AutoAttack on 200 points of the main methods (FULL_AA_SEEDS) vs the cheaper variant.
 mkdir -p "$OUT/full"
 pairs=()
 for M in ${FULL_AA_METHODS-adv_dpnp pgd_at trades}; do
-  [ -f "$OUT/full/$M-s0.json" ] || "$ADVDPNP" eval "$OUT/digits-$M/base-s0" --suite full --n 200 --threads 1 \
-    --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$OUT/full/$M-s0.json"
-  pairs+=("$OUT/digits-$M/base-s0/results.json" "$OUT/full/$M-s0.json")
+  for s in ${FULL_AA_SEEDS-0}; do
+    full="$OUT/full/$M-s$s.json"
+    [ -f "$full" ] || "$ADVDPNP" eval "$OUT/digits-$M/base-s$s" --suite full --n 200 --threads 1 \
+      --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$full"
+    pairs+=("$OUT/digits-$M/base-s$s/results.json" "$full")
+  done
 done
 [ ${#pairs[@]} -eq 0 ] || "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
 

@@ -2,6 +2,7 @@
 
 import os
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -17,3 +18,52 @@ def test_every_shell_script_is_executable_and_every_documented_one_exists():
     for doc in (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))):
         documented |= set(re.findall(r"scripts/[\w-]+\.sh", doc.read_text()))
     assert documented and sorted(d for d in documented if not (ROOT / d).is_file()) == []
+
+
+def _stub_cli(tmp_path: Path) -> tuple[Path, Path]:
+    """A stand-in for `advdpnp` and `python` that logs each call (and the kernel variables it saw), so
+    a script's plan can be checked without training anything."""
+    log = tmp_path / "calls.log"
+    stub = tmp_path / "stub.sh"
+    stub.write_text(f'#!/bin/sh\necho "ATEN=$ATEN_CPU_CAPABILITY ONEDNN=$ONEDNN_MAX_CPU_ISA $*" >> {log}\n'
+                    'echo "| results |"\n')
+    stub.chmod(0o755)
+    return stub, log
+
+
+def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    stub, _ = _stub_cli(tmp_path)
+    base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
+    return subprocess.run([str(ROOT / "scripts" / script)], env={**base, "ADVDPNP": str(stub),
+                          "PYTHON": str(stub), **env}, capture_output=True, text=True, timeout=60)
+
+
+def test_reproduce_digits_checks_every_requested_seed_with_standard_autoattack(tmp_path):
+    """FULL_AA_SEEDS="0 2" must evaluate seeds 0 and 2 of each method into their own files and compare
+    each with its own paper-suite results (the script used to check seed 0 only)."""
+    out = tmp_path / "out"
+    proc = _run("reproduce_digits.sh", tmp_path, OUT=str(out), ABLATION_SEEDS="", HINGE_SEEDS="", REPORT="0",
+                FULL_AA_METHODS="adv_dpnp pgd_at", FULL_AA_SEEDS="0 2")
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    evals = [c for c in calls if " eval " in f" {c.split(' ', 2)[2]} "]
+    assert [(c.split()[3], c.split("--out ")[1]) for c in evals] == [
+        (f"{out}/digits-{m}/base-s{s}", f"{out}/full/{m}-s{s}.json") for m in ("adv_dpnp", "pgd_at") for s in (0, 2)]
+    compare = next(c for c in calls if "compare_aa_variants.py" in c).split()[3:]
+    assert compare == [p for m in ("adv_dpnp", "pgd_at") for s in (0, 2)
+                       for p in (f"{out}/digits-{m}/base-s{s}/results.json", f"{out}/full/{m}-s{s}.json")]
+
+
+def test_kernel_spread_passes_each_setting_to_training_and_stops_on_a_typo_before_any(tmp_path):
+    proc = _run("kernel_spread.sh", tmp_path, OUT=str(tmp_path / "k"), SETTINGS="default bogus")
+    assert proc.returncode == 2 and "unknown setting 'bogus'" in proc.stderr
+    assert not (tmp_path / "calls.log").exists()
+
+    proc = _run("kernel_spread.sh", tmp_path, OUT=str(tmp_path / "k"), SETTINGS="default both")
+    assert proc.returncode == 0, proc.stderr
+    sweeps = [c for c in (tmp_path / "calls.log").read_text().splitlines() if " sweep " in c]
+    assert len(sweeps) == 8
+    for call in sweeps:
+        both = f"{tmp_path}/k/both/" in call
+        assert call.startswith("ATEN=avx2 ONEDNN=AVX2 " if both else "ATEN= ONEDNN= ")
+        assert ("train.lr=0.1 " in call) == ("digits-trades.yaml" in call)
