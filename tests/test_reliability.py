@@ -235,3 +235,21 @@ def test_second_training_in_a_run_directory_in_use_is_refused_then_freed_by_sigk
         holder.wait()
     with RunLock(run):  # the kernel dropped the dead holder's lock: nothing stale blocks a resume
         pass
+
+
+def test_every_start_and_resume_records_its_machine(tmp_path, monkeypatch):
+    """A seeded run gives other numbers on a CPU with other kernels; environment.json says which machine
+    (and which kernel variables) each start and resume ran on, so such a difference can be traced."""
+    import json
+
+    run = tmp_path / "run"
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    assert train_cli(run, "train.epochs=1") == 0
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA")
+    assert main(["train", "--resume", str(run), "--no-eval"]) == 0
+    entries = json.loads((run / "environment.json").read_text())
+    assert [e["resumed"] for e in entries] == [False, True]
+    assert [e["kernel_variables"] for e in entries] == [{"ONEDNN_MAX_CPU_ISA": "AVX2"}, {}]
+    for e in entries:
+        assert e["torch"] == torch.__version__ and e["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
+        assert e["cpu"] and e["device"]

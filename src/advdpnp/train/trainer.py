@@ -19,7 +19,7 @@ from ..errors import UserError
 from ..evaluate.accuracy import clean_correct, pgd_correct
 from ..evaluate.sharded import run_sharded
 from ..methods.base import Threat
-from . import distributed
+from . import distributed, environment
 from .accel import autocast, check_amp, grad_scaler, make_deterministic, memory_format
 from .checkpoint import atomic_save, atomic_write_bytes, load_latest, rng_state, set_rng_state
 from .lock import RunLock
@@ -102,6 +102,8 @@ class Trainer:
             self._load(self.ckpt_dir / "last.pt")
         elif distributed.is_main():
             save_config(cfg, self.run_dir / "config.yaml")
+        if distributed.is_main():
+            environment.record(self.run_dir, self.device, resume)
         self._truncate_metrics()
 
     # ------------------------------------------------------------------ state
