@@ -11,7 +11,7 @@
 #   SETTINGS="default aten onednn both"   which kernel settings to run
 #   STUDY=runs/study  STUDY_A=runs/study-lr0.1   the digits study's recipe-B and recipe-A folders
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
-# Cost: about 2-3 CPU-min per adversarially trained run and 1 per standard run, so 16 runs in about 35 min.
+# Cost: one setting (4 runs) took 7.8 min on one core of the seventeenth pass's CPU, so about 30 min in all.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ADVDPNP=${ADVDPNP:-advdpnp}

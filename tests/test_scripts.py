@@ -20,19 +20,14 @@ def test_every_shell_script_is_executable_and_every_documented_one_exists():
     assert documented and sorted(d for d in documented if not (ROOT / d).is_file()) == []
 
 
-def _stub_cli(tmp_path: Path) -> tuple[Path, Path]:
-    """A stand-in for `advdpnp` and `python` that logs each call (and the kernel variables it saw), so
-    a script's plan can be checked without training anything."""
-    log = tmp_path / "calls.log"
+def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
+    """Run a script with a stand-in for `advdpnp` and `python` that logs each call (and the kernel variables
+    it saw) to tmp_path/calls.log, so the script's plan can be checked without training anything."""
     stub = tmp_path / "stub.sh"
+    log = tmp_path / "calls.log"
     stub.write_text(f'#!/bin/sh\necho "ATEN=$ATEN_CPU_CAPABILITY ONEDNN=$ONEDNN_MAX_CPU_ISA $*" >> {log}\n'
                     'echo "| results |"\n')
     stub.chmod(0o755)
-    return stub, log
-
-
-def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
-    stub, _ = _stub_cli(tmp_path)
     base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
     return subprocess.run([str(ROOT / "scripts" / script)], env={**base, "ADVDPNP": str(stub),
                           "PYTHON": str(stub), **env}, capture_output=True, text=True, timeout=60)
@@ -46,7 +41,7 @@ def test_reproduce_digits_checks_every_requested_seed_with_standard_autoattack(t
                 FULL_AA_METHODS="adv_dpnp pgd_at", FULL_AA_SEEDS="0 2")
     assert proc.returncode == 0, proc.stderr
     calls = (tmp_path / "calls.log").read_text().splitlines()
-    evals = [c for c in calls if " eval " in f" {c.split(' ', 2)[2]} "]
+    evals = [c for c in calls if c.split()[2] == "eval"]
     assert [(c.split()[3], c.split("--out ")[1]) for c in evals] == [
         (f"{out}/digits-{m}/base-s{s}", f"{out}/full/{m}-s{s}.json") for m in ("adv_dpnp", "pgd_at") for s in (0, 2)]
     compare = next(c for c in calls if "compare_aa_variants.py" in c).split()[3:]
