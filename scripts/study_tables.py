@@ -18,6 +18,7 @@ import statistics
 from pathlib import Path
 
 from advdpnp.commands.sweep import _accuracies, collect
+from advdpnp.train.environment import machines_summary
 
 ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case",
            "corruptions")
@@ -241,6 +242,8 @@ def main() -> None:
         print(accuracy_table(ablations, seeds))
     print("\n### Per seed\n")
     print(per_seed_table(methods + ablations, seeds))
+    runs = [f / f"base-s{s}" for f in methods + ablations for s in seeds if (f / f"base-s{s}" / "results.json").exists()]
+    print(f"\n{machines_summary(runs)}")
     print(f"\nAutoAttack variant(s) used: {autoattack_variants(methods + ablations, seeds)}\n")
     print(strongest_attack(methods + ablations, seeds) + "\n")
     if table := eps_curve_table(methods + ablations, seeds):

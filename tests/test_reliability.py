@@ -18,6 +18,7 @@ from advdpnp.cli import main
 from advdpnp.errors import UserError
 from advdpnp.train import checkpoint as ck
 from advdpnp.train import trainer as trainer_mod
+from advdpnp.train.environment import machines_summary, trained_on
 from advdpnp.train.lock import RunLock
 
 #: tiny digits run: 7 steps per epoch, 2 epochs, a checkpoint after every step
@@ -253,3 +254,27 @@ def test_every_start_and_resume_records_its_machine(tmp_path, monkeypatch):
     for e in entries:
         assert e["torch"] == torch.__version__ and e["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
         assert e["cpu"] and e["device"]
+    # resumed under other kernels, the weights come from two machines: the tables must say so
+    assert trained_on(run).startswith("mixed: ") and "ONEDNN_MAX_CPU_ISA=AVX2" in trained_on(run)
+
+
+def test_machines_summary_counts_runs_per_machine_and_warns_on_several(tmp_path):
+    import json
+
+    def run(name: str, *entries: dict) -> Path:
+        (d := tmp_path / name).mkdir()
+        if entries:
+            (d / "environment.json").write_text(json.dumps(list(entries)))
+        return d
+
+    a = {"cpu": "Xeon", "cpu_capability": "AVX512", "threads": 1, "torch": "2.13.0", "host": "h1"}
+    b = {**a, "cpu": "EPYC", "cpu_capability": "AVX2"}
+    one = [run("s0", a), run("s1", {**a, "host": "h2", "resumed": True}), run("old")]
+    text = machines_summary(one)
+    assert "2 on Xeon (AVX512), 1 threads, torch 2.13.0" in text  # the host name does not split machines
+    assert "1 without a record" in text and "Warning" not in text
+    assert "Warning: more than one machine" in machines_summary(one + [run("s2", b)])
+    assert "Warning" in machines_summary([run("resumed", a, b)])  # one run from two machines
+    (tmp_path / "damaged").mkdir()
+    (tmp_path / "damaged" / "environment.json").write_text("{")
+    assert trained_on(tmp_path / "damaged") is None

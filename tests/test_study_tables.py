@@ -42,6 +42,18 @@ def test_one_seed_prints_values_and_several_print_mean_and_sample_std(tmp_path):
     assert "| t-a | 2 | – | – | – | 0.35 ± 0.071 |" in out
 
 
+def test_runs_from_two_machines_are_named_and_warned_about(tmp_path):
+    """A mean over seeds trained on different CPUs mixes machine spread into seed spread."""
+    _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, None)
+    _run(tmp_path / "t-a" / "base-s1", 0.90, 0.70, 0.60, None)
+    record = {"cpu": "Xeon", "cpu_capability": "AVX512", "threads": 1, "torch": "2.13.0"}
+    (tmp_path / "t-a" / "base-s0" / "environment.json").write_text(json.dumps([record]))
+    out = _tables(tmp_path, "0,1")
+    assert "1 on Xeon (AVX512), 1 threads, torch 2.13.0; 1 without a record" in out and "Warning" not in out
+    (tmp_path / "t-a" / "base-s1" / "environment.json").write_text(json.dumps([record | {"cpu_capability": "AVX2"}]))
+    assert "Warning: more than one machine" in _tables(tmp_path, "0,1")
+
+
 def test_latent_mean_table_only_when_a_method_has_two_analysed_seeds(tmp_path):
     _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, 0.30)
     _run(tmp_path / "t-a" / "base-s1", 0.90, 0.70, 0.60, None)

@@ -10,6 +10,7 @@ from typing import Sequence
 import torch
 
 from . import figures
+from ..train.environment import machines_summary
 from .document import Block, Bullets, Heading, Image, Paragraph, to_html_doc, to_markdown_doc
 from .runs import RunRecord
 from .tables import MAIN_LEGEND, Table, latent_table, main_table, masking_verdicts, other_attacks_table, to_csv, to_records
@@ -80,6 +81,7 @@ def build_report(records: Sequence[RunRecord], out_dir: Path, embed: str = "tsne
     fig_dir = out_dir / "figures"
     table = main_table(records)
     blocks: list[Block] = [Heading("Robustness report", 1), _run_list(records),
+                           Paragraph(machines_summary([r.path for r in records])),
                            Heading("Main table"), table, Paragraph(MAIN_LEGEND)]
     if (other := other_attacks_table(records)) is not None:
         blocks += [Heading("Other attacks"), other]

@@ -56,3 +56,49 @@ def record(run_dir: Path, device: torch.device, resumed: bool) -> None:
         entries = []  # a damaged record must not stop training; it is rewritten below
     entries.append(describe(device, resumed))
     atomic_write_bytes(json.dumps(entries, indent=2).encode(), path)
+
+
+def machine(entry: dict) -> str:
+    """What in one record decides which kernels run, hence the numbers a seed gives: CPU or GPU, kernel
+    level, kernel variables, threads and torch version. The host name is left out because it changes
+    with every fresh machine of the same kind; that such machines train the same model is assumed, not
+    measured here (the record keeps the host, so it can be checked)."""
+    kernels = "".join(f", {k}={v}" for k, v in sorted(entry.get("kernel_variables", {}).items()))
+    hardware = entry.get("gpu") or f"{entry.get('cpu')} ({entry.get('cpu_capability')})"
+    return f"{hardware}{kernels}, {entry.get('threads')} threads, torch {entry.get('torch')}"
+
+
+def trained_on(run_dir: Path) -> str | None:
+    """The machine a run trained on, from RUN_DIR/environment.json; None where the run has no record
+    (trained before the record existed, or the file is damaged). A run resumed on another machine
+    reads 'mixed: A; B', since its weights come from both."""
+    try:
+        entries = json.loads((run_dir / "environment.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
+    kinds = list(dict.fromkeys(machine(e) for e in entries))
+    if not kinds:
+        return None
+    return kinds[0] if len(kinds) == 1 else "mixed: " + "; ".join(kinds)
+
+
+def machines_summary(run_dirs: list[Path]) -> str:
+    """One paragraph saying which machines the runs behind a table trained on, with a warning
+    when there are several: a seeded run differs between machines, so a mean over them mixes the
+    machine spread into the seed spread."""
+    groups: dict[str, int] = {}
+    unrecorded = 0
+    for run in run_dirs:
+        kind = trained_on(run)
+        if kind is None:
+            unrecorded += 1
+        else:
+            groups[kind] = groups.get(kind, 0) + 1
+    parts = [f"{count} on {kind}" for kind, count in groups.items()]
+    if unrecorded:
+        parts.append(f"{unrecorded} without a record (trained before environment.json existed)")
+    text = f"Machines (each run's environment.json): {'; '.join(parts) or 'no runs'}."
+    if len(groups) > 1 or any(k.startswith("mixed: ") for k in groups):
+        text += (" Warning: more than one machine. A seeded run differs between machines, so a mean"
+                 " over these runs mixes machine spread into the seed spread.")
+    return text
