@@ -108,6 +108,7 @@ def test_sweep_trains_each_grid_point_and_seed_and_tabulates(tmp_path, capsys):
         "lambda_pos=0-s0", "lambda_pos=0-s1", "lambda_pos=0.5-s0", "lambda_pos=0.5-s1"]
     table = (out / "sweep.md").read_text()
     assert "| lambda_pos=0 | 2 | 0 | 20 |" in table and "pgd20" in table and "val_pgd" in table
+    assert "Machines (each run's environment.json): 4 on " in table and "Warning" not in table
     mtime = (out / "lambda_pos=0-s0" / "results.json").stat().st_mtime
     assert main(["sweep", "train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
                  "train.val_points=20", "--set", "method.lambda_pos=0,0.5", "--seeds", "0,1", "--n", "20",

@@ -98,6 +98,7 @@ def tag_of(point: tuple) -> str:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
+    from ..train.environment import machines_summary
     from ..train.trainer import Trainer, TrainingDiverged
     from ._common import config_from_args
 
@@ -143,7 +144,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"[sweep] --tables-only: {len(missing)} run(s) without results left out: {', '.join(missing)}")
     rows = collect(out, grid, seeds)
     reference = summarise_reference(Path(args.reference)) if args.reference else None
-    write_tables(out, rows, reference, args.tolerance)
+    runs = [d for p in grid for s in seeds if ((d := out / f"{tag_of(p)}-s{s}") / "results.json").exists()]
+    write_tables(out, rows, reference, args.tolerance, machines_summary(runs))
     print((out / "sweep.md").read_text())
     return 0
 
@@ -255,7 +257,10 @@ def test_check(rows: list[dict], chosen: str | None, reference: dict, tolerance:
             "holds": row["mean"][key] >= reference[key] - tolerance / 100}
 
 
-def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance: float) -> None:
+def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance: float,
+                 machines: str | None = None) -> None:
+    """sweep.md, sweep.csv and sweep.json; `machines` (a `machines_summary` line) goes under the table,
+    since a sweep resumed on another machine mixes machine spread into its means."""
     out.mkdir(parents=True, exist_ok=True)
     tests = sorted({k for r in rows for k in r["mean"] if k not in VALIDATION}, key=lambda k: (k != "clean", k))
     cols = [k for k in VALIDATION if any(k in r["mean"] for r in rows)] + tests
@@ -269,6 +274,8 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
                      + " | ".join(cells) + " |")
     lines += ["", "val_clean / val_pgd: validation metrics of each run's `best` checkpoint; the other columns are "
               "the test split. diverged: seeds the NaN guard stopped (not in the means)."]
+    if machines:
+        lines.append(machines)
     if reference:
         ref_val = f"{100 * reference['val_pgd']:.2f} %" if "val_pgd" in reference else "missing"
         lines.append(f"Reference val_pgd: {ref_val}; rule (on validation): best val_clean with val_pgd >= reference "
