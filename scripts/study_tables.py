@@ -242,7 +242,7 @@ def main() -> None:
         print(accuracy_table(ablations, seeds))
     print("\n### Per seed\n")
     print(per_seed_table(methods + ablations, seeds))
-    runs = [f / f"base-s{s}" for f in methods + ablations for s in seeds if (f / f"base-s{s}" / "results.json").exists()]
+    runs = [d for f in methods + ablations for s in seeds if ((d := f / f"base-s{s}") / "results.json").exists()]
     print(f"\n{machines_summary(runs)}")
     print(f"\nAutoAttack variant(s) used: {autoattack_variants(methods + ablations, seeds)}\n")
     print(strongest_attack(methods + ablations, seeds) + "\n")

@@ -96,7 +96,8 @@ def machines_summary(run_dirs: list[Path]) -> str:
             groups[kind] = groups.get(kind, 0) + 1
     parts = [f"{count} on {kind}" for kind, count in groups.items()]
     if unrecorded:
-        parts.append(f"{unrecorded} without a record (trained before environment.json existed)")
+        parts.append(f"{unrecorded} without a readable record (trained before environment.json existed, or the "
+                     "file is damaged)")
     text = f"Machines (each run's environment.json): {'; '.join(parts) or 'no runs'}."
     if len(groups) > 1 or any(k.startswith("mixed: ") for k in groups):
         text += (" Warning: more than one machine. A seeded run differs between machines, so a mean"
