@@ -272,7 +272,7 @@ def test_machines_summary_counts_runs_per_machine_and_warns_on_several(tmp_path)
     one = [run("s0", a), run("s1", {**a, "host": "h2", "resumed": True}), run("old")]
     text = machines_summary(one)
     assert "2 on Xeon (AVX512), 1 threads, torch 2.13.0" in text  # the host name does not split machines
-    assert "1 without a record" in text and "Warning" not in text
+    assert "1 without a readable record" in text and "Warning" not in text
     assert "Warning: more than one machine" in machines_summary(one + [run("s2", b)])
     assert "Warning" in machines_summary([run("resumed", a, b)])  # one run from two machines
     (tmp_path / "damaged").mkdir()

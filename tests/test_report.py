@@ -102,7 +102,7 @@ def test_report_command_writes_all_outputs(runs, tmp_path, capsys):
     assert table_md in md and "85.3 (n=200)" in md and MISSING in md
     assert "| adv_dpnp | eps_monotone | pass | accuracy falls with eps |" in md
     assert "adaptive_proto" in md  # the other-attacks table
-    assert f"Machines (each run's environment.json): {len(runs)} without a record" in md
+    assert f"Machines (each run's environment.json): {len(runs)} without a readable record" in md
     rows = list(csv.reader((out / "table.csv").open()))
     assert rows[0][:4] == ["run", "clean", "FGSM", "PGD-20"] and rows[1][1] == "85.3 (n=200)"
     js = json.loads((out / "table.json").read_text())

@@ -49,7 +49,7 @@ def test_runs_from_two_machines_are_named_and_warned_about(tmp_path):
     record = {"cpu": "Xeon", "cpu_capability": "AVX512", "threads": 1, "torch": "2.13.0"}
     (tmp_path / "t-a" / "base-s0" / "environment.json").write_text(json.dumps([record]))
     out = _tables(tmp_path, "0,1")
-    assert "1 on Xeon (AVX512), 1 threads, torch 2.13.0; 1 without a record" in out and "Warning" not in out
+    assert "1 on Xeon (AVX512), 1 threads, torch 2.13.0; 1 without a readable record" in out and "Warning" not in out
     (tmp_path / "t-a" / "base-s1" / "environment.json").write_text(json.dumps([record | {"cpu_capability": "AVX2"}]))
     assert "Warning: more than one machine" in _tables(tmp_path, "0,1")
 
