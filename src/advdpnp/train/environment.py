@@ -12,6 +12,7 @@ import os
 import platform
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import torch
@@ -86,14 +87,8 @@ def machines_summary(run_dirs: list[Path]) -> str:
     """One paragraph saying which machines the runs behind a table trained on, with a warning
     when there are several: a seeded run differs between machines, so a mean over them mixes the
     machine spread into the seed spread."""
-    groups: dict[str, int] = {}
-    unrecorded = 0
-    for run in run_dirs:
-        kind = trained_on(run)
-        if kind is None:
-            unrecorded += 1
-        else:
-            groups[kind] = groups.get(kind, 0) + 1
+    groups = Counter(trained_on(run) for run in run_dirs)
+    unrecorded = groups.pop(None, 0)
     parts = [f"{count} on {kind}" for kind, count in groups.items()]
     if unrecorded:
         parts.append(f"{unrecorded} without a readable record (trained before environment.json existed, or the "
