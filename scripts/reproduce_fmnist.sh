@@ -17,6 +17,7 @@
 #   FULL_AA_SEEDS="0"    their seeds (each ~13 min on one core)
 #   BEYOND_EPS=""        e.g. 0.15: also evaluate (paper suite, N points) beyond the training radius (step 5b)
 #   BEYOND_METHODS="adv_dpnp pgd_at trades mart"   BEYOND_SEEDS="$SEEDS"   the models of step 5b
+#   BEYOND_ABLATIONS=""  ablations added to step 5b (e.g. "proto_pgd_at no_cons"; files eps*/ablation-NAME-sS.json)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
 #                        (step 6): 23 settings around the preset as it was before (attack.loss=ce),
 #                        SWEEP_SEEDS (default 0,1,2), about 8 CPU-min per run
@@ -84,14 +85,20 @@ done
 FIGURES=${FIGURES-docs/figures/fmnist}
 [ -z "$FIGURES" ] || "$PYTHON" scripts/publish_report.py "$OUT/report" "$FIGURES"
 
+# The run folders of some methods ($1) and ablations ($2) of steps 5 and 5b. Their result files are named for
+# the folder less its "fmnist-" (adv_dpnp-s0.json, ablation-no_cons-s0.json), so a table tells them apart.
+run_folders() {
+  local name
+  for name in $1; do echo "fmnist-$name"; done
+  for name in $2; do echo "ablation-$name"; done
+}
+
 # 5. Standard AutoAttack on FULL_AA_N points of Adv-DPNP and PGD-AT (FULL_AA_SEEDS) vs the cheaper variant;
 #    FULL_AA_ABLATIONS adds ablations (files full/ablation-NAME-sS.json, named so the table can tell them apart).
 if [ "$FULL_AA_N" -gt 0 ]; then
   mkdir -p "$OUT/full"
   pairs=()
-  folders=()
-  for M in ${FULL_AA_METHODS-adv_dpnp pgd_at}; do folders+=("fmnist-$M"); done
-  for a in ${FULL_AA_ABLATIONS:-}; do folders+=("ablation-$a"); done
+  mapfile -t folders < <(run_folders "${FULL_AA_METHODS-adv_dpnp pgd_at}" "${FULL_AA_ABLATIONS:-}")
   for f in "${folders[@]}"; do
     for s in ${FULL_AA_SEEDS-0}; do
       full="$OUT/full/${f#fmnist-}-s$s.json"
@@ -108,10 +115,11 @@ fi
 if [ -n "${BEYOND_EPS:-}" ]; then
   mkdir -p "$OUT/eps$BEYOND_EPS"
   beyond=()
-  for M in ${BEYOND_METHODS-adv_dpnp pgd_at trades mart}; do
+  mapfile -t folders < <(run_folders "${BEYOND_METHODS-adv_dpnp pgd_at trades mart}" "${BEYOND_ABLATIONS:-}")
+  for folder in "${folders[@]}"; do
     for s in ${BEYOND_SEEDS:-${SEEDS//,/ }}; do
-      f="$OUT/eps$BEYOND_EPS/$M-s$s.json"
-      [ -f "$f" ] || "$ADVDPNP" eval "$OUT/fmnist-$M/base-s$s" --suite paper --eps "$BEYOND_EPS" --n "$N" \
+      f="$OUT/eps$BEYOND_EPS/${folder#fmnist-}-s$s.json"
+      [ -f "$f" ] || "$ADVDPNP" eval "$OUT/$folder/base-s$s" --suite paper --eps "$BEYOND_EPS" --n "$N" \
         "${EVAL_OPTS[@]}" --transfer-from "$OUT/fmnist-standard/base-s0" --out "$f"
       beyond+=("$f")
     done

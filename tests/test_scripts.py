@@ -62,3 +62,25 @@ def test_kernel_spread_passes_each_setting_to_training_and_stops_on_a_typo_befor
         both = f"{tmp_path}/k/both/" in call
         assert call.startswith("ATEN=avx2 ONEDNN=AVX2 " if both else "ATEN= ONEDNN= ")
         assert ("train.lr=0.1 " in call) == ("digits-trades.yaml" in call)
+
+
+def test_reproduce_fmnist_evaluates_ablations_beyond_the_radius_into_their_own_files(tmp_path):
+    """BEYOND_ABLATIONS adds ablation runs to step 5b; their files must carry the folder's name so a seed of
+    an ablation never overwrites (or is skipped as) the method's file of the same seed."""
+    out = tmp_path / "out"
+    proc = _run("reproduce_fmnist.sh", tmp_path, OUT=str(out), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0,1",
+                METHODS="adv_dpnp", ABLATION_SEEDS="", HINGE_SEEDS="", FIGURES="", FULL_AA_N="200",
+                FULL_AA_METHODS="adv_dpnp", FULL_AA_ABLATIONS="no_cons", BEYOND_EPS="0.15",
+                BEYOND_METHODS="pgd_at", BEYOND_ABLATIONS="proto_pgd_at no_cons")
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    evals = [(c.split()[3], c.split("--suite ")[1].split()[0], c.split("--out ")[1])
+             for c in calls if c.split()[2] == "eval"]
+    assert evals == [(f"{out}/fmnist-adv_dpnp/base-s0", "full", f"{out}/full/adv_dpnp-s0.json"),
+                     (f"{out}/ablation-no_cons/base-s0", "full", f"{out}/full/ablation-no_cons-s0.json")] + [
+        (f"{out}/{folder}/base-s{s}", "paper", f"{out}/eps0.15/{name}-s{s}.json")
+        for folder, name in (("fmnist-pgd_at", "pgd_at"), ("ablation-proto_pgd_at", "ablation-proto_pgd_at"),
+                             ("ablation-no_cons", "ablation-no_cons")) for s in (0, 1)]
+    assert all("--eps 0.15" in c for c in calls if " eval " in c and "--suite paper" in c)
+    table = next(c for c in calls if "study_tables.py --results" in c)
+    assert table.split("--results ")[1].split() == [e[2] for e in evals[2:]] + ["--by-name"]
