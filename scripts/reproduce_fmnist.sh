@@ -151,4 +151,7 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
     --reference "$OUT/fmnist-pgd_at" -o "$OUT/sweep"
 fi
 
-"$PYTHON" scripts/study_tables.py "$OUT" --prefix fmnist --seeds "$SEEDS"
+# the study's tables; with BEYOND_EPS also AutoAttack at eps 0.1 against BEYOND_EPS, paired seed by seed
+tables=("$OUT" --prefix fmnist --seeds "$SEEDS")
+[ -z "${BEYOND_EPS:-}" ] || tables+=(--beyond "$OUT/eps$BEYOND_EPS")
+"$PYTHON" scripts/study_tables.py "${tables[@]}"

@@ -7,6 +7,7 @@ the study folder, so the tables can be regenerated after re-running the study:
     python scripts/study_tables.py runs/fmnist --prefix fmnist > /tmp/tables.md     # Fashion-MNIST
     python scripts/study_tables.py --results runs/fmnist-w/sweep-paper/*.json       # single results files
     python scripts/study_tables.py --results runs/fmnist-l/eps0.15/*.json --by-name # ... a mean per method
+    python scripts/study_tables.py runs/fmnist-l --prefix fmnist --beyond runs/fmnist-l/eps0.15  # the fall-off
 """
 
 from __future__ import annotations
@@ -164,6 +165,47 @@ def strongest_attack(folders: list[Path], seeds: list[int]) -> str:
             + f"; the worst case over all attacks is at most {100 * gap:.1f} points below it.")
 
 
+def falloff_table(root: Path, beyond: Path, prefix: str) -> str:
+    """AutoAttack at the training radius (each run's results.json) against the same model evaluated
+    beyond it (`beyond/NAME-sSEED.json`, step 5b of reproduce_fmnist.sh), paired seed by seed: the
+    training-radius column averages only the seeds evaluated beyond it, so the loss is not a mix of
+    different seeds."""
+    pairs: dict[str, list[tuple[int, dict, dict]]] = {}
+    for path in sorted(beyond.glob("[!.]*.json")):  # not an evaluation's hidden resume state
+        if not (m := re.fullmatch(r"(.+)-s(\d+)", path.stem)):
+            raise SystemExit(f"{path}: expected NAME-sSEED.json (the files of reproduce_fmnist.sh step 5b)")
+        name, seed = m[1], int(m[2])
+        folder = root / (name if name.startswith("ablation-") else f"{prefix}-{name}")
+        base_path = folder / f"base-s{seed}" / "results.json"
+        if not base_path.exists():
+            raise SystemExit(f"{path}: no training-radius results at {base_path}")
+        far, base = json.loads(path.read_text()), json.loads(base_path.read_text())
+        for key in ("train_seed", "epoch", "checkpoint", "split", "n"):
+            if far.get(key) != base.get(key):
+                raise SystemExit(f"{path}: {key} {far.get(key)!r} differs from {base_path}'s {base.get(key)!r};"
+                                 " not the same model or points")
+        if "autoattack" in far["attacks"] and "autoattack" in base["attacks"]:
+            pairs.setdefault(folder.name, []).append((seed, base, far))
+    if not pairs:
+        return ""
+    eps_in = {run[1]["eps"] for runs in pairs.values() for run in runs}
+    eps_out = {run[2]["eps"] for runs in pairs.values() for run in runs}
+    if len(eps_in) > 1 or len(eps_out) > 1:
+        raise SystemExit(f"{beyond}: radii {sorted(eps_in)} -> {sorted(eps_out)}; one pair of radii per table")
+    e0, e1 = f"{eps_in.pop():g}", f"{eps_out.pop():g}"
+    lines = [f"| model | seeds | AutoAttack eps {e0} | AutoAttack eps {e1} | per seed, eps {e0} → {e1} | loss |",
+             "|---" * 6 + "|"]
+    order = [f.name for f in sorted(root.glob(f"{prefix}-*"))] + [f.name for f in sorted(root.glob("ablation-*"))]
+    for name in sorted(pairs, key=order.index):
+        runs = sorted(pairs[name], key=lambda run: run[0])
+        near = [run[1]["attacks"]["autoattack"]["accuracy"] for run in runs]
+        far = [run[2]["attacks"]["autoattack"]["accuracy"] for run in runs]
+        seeds = ", ".join(f"{100 * a:.1f} → {100 * b:.1f}" for a, b in zip(near, far))
+        lines.append(f"| {name} | {len(runs)} | {mean_std(near)} | {mean_std(far)} | {seeds} | "
+                     f"{mean_std([a - b for a, b in zip(near, far)])} |")
+    return "\n".join(lines)
+
+
 def masking_table(folders: list[Path], seed: int) -> str:
     """Verdict of every masking check for one seed."""
     lines = ["| run | " + " | ".join(CHECKS) + " |", "|---" * (len(CHECKS) + 1) + "|"]
@@ -225,6 +267,9 @@ def main() -> None:
                    help="with --results: a mean row per file name without its -sSEED suffix, not one for all")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--prefix", default="digits", help="method folders are PREFIX-<method> (digits, fmnist)")
+    p.add_argument("--beyond", type=Path, nargs="+", default=[], metavar="DIR",
+                   help="also: AutoAttack at the training radius against these folders' NAME-sSEED.json, "
+                        "the same models evaluated at another eps (reproduce_fmnist.sh BEYOND_EPS)")
     args = p.parse_args()
     if args.results:
         print(results_table(args.results, args.by_name))
@@ -254,6 +299,9 @@ def main() -> None:
     print(latent_table(methods + ablations, seeds[0]))
     if table := latent_mean_table(methods + ablations, seeds):
         print(f"\n### Latent space (mean ± std over the seeds analysed)\n\n{table}")
+    for folder in args.beyond:
+        if table := falloff_table(args.root, folder, args.prefix):
+            print(f"\n### AutoAttack at the training radius and beyond ({folder})\n\n{table}")
 
 
 if __name__ == "__main__":

@@ -84,3 +84,4 @@ def test_reproduce_fmnist_evaluates_ablations_beyond_the_radius_into_their_own_f
     assert all("--eps 0.15" in c for c in calls if " eval " in c and "--suite paper" in c)
     table = next(c for c in calls if "study_tables.py --results" in c)
     assert table.split("--results ")[1].split() == [e[2] for e in evals[2:]] + ["--by-name"]
+    assert calls[-1].endswith(f"study_tables.py {out} --prefix fmnist --seeds 0,1 --beyond {out}/eps0.15")

@@ -94,3 +94,38 @@ def test_results_files_by_name_average_each_method_over_its_seeds(tmp_path):
     assert "| a: mean ± std of 2 | | 85.0 ± 7.1 | – | – | – | 65.0 ± 7.1 |" in out
     assert "| b: mean ± std of 2 | | 72.0 ± 2.8 | – | – | – | 52.0 ± 2.8 |" in out
     assert "mean ± std of 4" not in out
+
+
+def _aa_results(path: Path, eps: float, aa: float, seed: int) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"n": 100, "eps": eps, "epoch": 3, "train_seed": seed, "split": "test",
+                                "checkpoint": "best", "attacks": {"autoattack": {"accuracy": aa}},
+                                "worst_case": {"accuracy": aa}}))
+
+
+def _falloff(root: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), str(root), "--prefix", "t", "--seeds", "0,1,2",
+                           "--beyond", str(root / "far")], capture_output=True, text=True)
+
+
+def test_beyond_pairs_each_seed_with_its_own_training_radius_result(tmp_path):
+    for seed, near, far in ((0, 0.60, 0.40), (1, 0.70, 0.44), (2, 0.90, 0.10)):
+        _aa_results(tmp_path / "t-a" / f"base-s{seed}" / "results.json", 0.1, near, seed)
+        if seed < 2:  # seed 2 has no eps-0.15 file: it must not enter the eps-0.1 mean either
+            _aa_results(tmp_path / "far" / f"a-s{seed}.json", 0.15, far, seed)
+    _aa_results(tmp_path / "ablation-x" / "base-s0" / "results.json", 0.1, 0.5, 0)
+    _aa_results(tmp_path / "far" / "ablation-x-s0.json", 0.15, 0.45, 0)
+    (tmp_path / "far" / ".autoattack-best-eps0.15.state.json").write_text("{}")  # a running evaluation's state
+    res = _falloff(tmp_path)
+    assert res.returncode == 0, res.stderr
+    table = res.stdout.split("### AutoAttack at the training radius and beyond")[1]
+    assert "| model | seeds | AutoAttack eps 0.1 | AutoAttack eps 0.15 | per seed, eps 0.1 → 0.15 | loss |" in table
+    assert "| t-a | 2 | 65.0 ± 7.1 | 42.0 ± 2.8 | 60.0 → 40.0, 70.0 → 44.0 | 23.0 ± 4.2 |" in table
+    assert "| ablation-x | 1 | 50.0 | 45.0 | 50.0 → 45.0 | 5.0 |" in table
+
+
+def test_beyond_refuses_a_file_of_another_model(tmp_path):
+    _aa_results(tmp_path / "t-a" / "base-s0" / "results.json", 0.1, 0.6, 0)
+    _aa_results(tmp_path / "far" / "a-s0.json", 0.15, 0.4, 1)  # evaluated on the seed-1 model
+    res = _falloff(tmp_path)
+    assert res.returncode != 0 and "train_seed 1 differs" in res.stderr
