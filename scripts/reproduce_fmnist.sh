@@ -25,6 +25,9 @@
 #                        e.g. for a pass at another SUBSET/EPOCHS that must not replace the study's figures)
 #   OVERRIDES=""         extra config overrides for every run; the first pass of docs/results.md was
 #                        OVERRIDES="train.warmup_epochs=0" N=500 OUT=runs/fmnist
+#   TRANSFER=""          the transfer source of every run's transfer check: an existing run folder, which
+#                        skips step 2 (e.g. the study's standard model for a pass at another training eps);
+#                        default: step 2's standard seed-0 model, $OUT/fmnist-standard/base-s0
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 # Cost on the 2-core CPU of docs/results.md, one thread per run: see docs/results.md (Compute used).
 set -euo pipefail
@@ -43,18 +46,24 @@ read -r -a TRAIN <<< "data.train_subset=$SUBSET train.epochs=$EPOCHS train.threa
 # the attack budgets of every evaluation here (the masking checks on 50 points, Square with 100 queries)
 EVAL_OPTS=(--threads=1 --check-points=50 --square-queries=100 --no-progress)
 EVAL=(--suite paper --n "$N" "${EVAL_OPTS[@]/#/--eval-arg=}" --eval-arg=--corruptions="$CORRUPTIONS")
+if [ -n "${TRANSFER:-}" ] && [ ! -f "$TRANSFER/config.yaml" ]; then
+  echo "TRANSFER=$TRANSFER: not a run folder (no config.yaml)" >&2; exit 2
+fi
 
 # 1. Generated corruptions (imagecorruptions, 15 kinds x 5 severities) of the first 1000 test images.
 [ -f "$CORRUPTIONS/labels.npy" ] || "$ADVDPNP" corrupt --dataset fashion-mnist --n 1000 --out "$CORRUPTIONS" --no-progress
 
 # 2. The standard seed-0 model first: it is the transfer source of every other run's transfer check.
-"$ADVDPNP" sweep configs/quick/fmnist-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
-  --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard"
+if [ -z "${TRANSFER:-}" ]; then
+  TRANSFER=$OUT/fmnist-standard/base-s0
+  "$ADVDPNP" sweep configs/quick/fmnist-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
+    --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard"
+fi
 
 # 3. Method comparison.
 for m in $METHODS; do
   "$ADVDPNP" sweep "configs/quick/fmnist-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" \
-    --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/fmnist-$m"
+    --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/fmnist-$m"
 done
 
 # 3b. Ablations of Adv-DPNP, same training and evaluation.
@@ -62,14 +71,14 @@ ABLATION_SEEDS=${ABLATION_SEEDS-0,1,2}
 for a in ${ABLATIONS:-no_pos no_neg no_cons single_branch proto_pgd_at}; do
   [ -n "$ABLATION_SEEDS" ] || break
   "$ADVDPNP" sweep "configs/quick/ablations/fmnist-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" \
-    --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/ablation-$a"
+    --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/ablation-$a"
 done
 
 # 3c. The feature hinge rescaled (method.hinge=scaled; docs/results.md, Stability), same training and evaluation.
 HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
 [ -z "$HINGE_SEEDS" ] || "$ADVDPNP" sweep configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
   --set method.hinge=scaled --seeds "$HINGE_SEEDS" "${EVAL[@]}" \
-  --eval-arg=--transfer-from="$OUT/fmnist-standard/base-s0" -o "$OUT/hinge"
+  --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/hinge"
 
 # 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),
 #    the report over seed 0 of every method evaluated in OUT (not only this call's METHODS, so a call
@@ -120,7 +129,7 @@ if [ -n "${BEYOND_EPS:-}" ]; then
     for s in ${BEYOND_SEEDS:-${SEEDS//,/ }}; do
       f="$OUT/eps$BEYOND_EPS/${folder#fmnist-}-s$s.json"
       [ -f "$f" ] || "$ADVDPNP" eval "$OUT/$folder/base-s$s" --suite paper --eps "$BEYOND_EPS" --n "$N" \
-        "${EVAL_OPTS[@]}" --transfer-from "$OUT/fmnist-standard/base-s0" --out "$f"
+        "${EVAL_OPTS[@]}" --transfer-from "$TRANSFER" --out "$f"
       beyond+=("$f")
     done
   done

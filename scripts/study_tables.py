@@ -169,7 +169,7 @@ def falloff_table(root: Path, beyond: Path, prefix: str) -> str:
     """AutoAttack at the training radius (each run's results.json) against the same model evaluated
     beyond it (`beyond/NAME-sSEED.json`, step 5b of reproduce_fmnist.sh), paired seed by seed: the
     training-radius column averages only the seeds evaluated beyond it, so the loss is not a mix of
-    different seeds."""
+    different seeds. A folder at a smaller eps gives negative losses: the points gained there."""
     pairs: dict[str, list[tuple[int, dict, dict]]] = {}
     for path in sorted(beyond.glob("[!.]*.json")):  # not an evaluation's hidden resume state
         if not (m := re.fullmatch(r"(.+)-s(\d+)", path.stem)):
@@ -301,7 +301,7 @@ def main() -> None:
         print(f"\n### Latent space (mean ± std over the seeds analysed)\n\n{table}")
     for folder in args.beyond:
         if table := falloff_table(args.root, folder, args.prefix):
-            print(f"\n### AutoAttack at the training radius and beyond ({folder})\n\n{table}")
+            print(f"\n### AutoAttack at the training radius and at another ({folder})\n\n{table}")
 
 
 if __name__ == "__main__":

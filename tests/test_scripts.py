@@ -85,3 +85,29 @@ def test_reproduce_fmnist_evaluates_ablations_beyond_the_radius_into_their_own_f
     table = next(c for c in calls if "study_tables.py --results" in c)
     assert table.split("--results ")[1].split() == [e[2] for e in evals[2:]] + ["--by-name"]
     assert calls[-1].endswith(f"study_tables.py {out} --prefix fmnist --seeds 0,1 --beyond {out}/eps0.15")
+
+
+def test_reproduce_fmnist_at_another_training_eps_reuses_a_given_transfer_source(tmp_path):
+    """The twentieth pass trained at eps 0.15 (OVERRIDES) and checked transfer from the study's standard
+    model: TRANSFER must replace step 2 and be every run's source, and a wrong path must stop the script
+    before it generates or trains anything."""
+    out, source = tmp_path / "out", tmp_path / "standard" / "base-s0"
+    env = dict(OUT=str(out), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="adv_dpnp", ABLATION_SEEDS="",
+               HINGE_SEEDS="", FIGURES="", FULL_AA_N="0", OVERRIDES="attack.eps=0.15 attack.alpha=0.03",
+               BEYOND_EPS="0.1", BEYOND_METHODS="adv_dpnp")
+    proc = _run("reproduce_fmnist.sh", tmp_path, TRANSFER=str(source), **env)
+    assert proc.returncode == 2 and f"TRANSFER={source}: not a run folder" in proc.stderr
+    assert not (tmp_path / "calls.log").exists()
+
+    source.mkdir(parents=True)
+    (source / "config.yaml").write_text("name: fmnist-standard\n")
+    proc = _run("reproduce_fmnist.sh", tmp_path, TRANSFER=str(source), **env)
+    assert proc.returncode == 0, proc.stderr
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    sweeps = [c for c in calls if c.split()[2] == "sweep"]
+    assert len(sweeps) == 1 and "fmnist-adv_dpnp.yaml" in sweeps[0]
+    assert "train.threads=1 attack.eps=0.15 attack.alpha=0.03 --seeds 0" in sweeps[0]
+    assert f"--eval-arg=--transfer-from={source} -o {out}/fmnist-adv_dpnp" in sweeps[0]
+    beyond = next(c for c in calls if c.split()[2] == "eval")
+    assert f"--eps 0.1 " in beyond and beyond.endswith(f"--transfer-from {source} --out {out}/eps0.1/adv_dpnp-s0.json")
+    assert calls[-1].endswith(f"study_tables.py {out} --prefix fmnist --seeds 0 --beyond {out}/eps0.1")

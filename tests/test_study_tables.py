@@ -118,7 +118,7 @@ def test_beyond_pairs_each_seed_with_its_own_training_radius_result(tmp_path):
     (tmp_path / "far" / ".autoattack-best-eps0.15.state.json").write_text("{}")  # a running evaluation's state
     res = _falloff(tmp_path)
     assert res.returncode == 0, res.stderr
-    table = res.stdout.split("### AutoAttack at the training radius and beyond")[1]
+    table = res.stdout.split("### AutoAttack at the training radius and at another")[1]
     assert "| model | seeds | AutoAttack eps 0.1 | AutoAttack eps 0.15 | per seed, eps 0.1 → 0.15 | loss |" in table
     assert "| t-a | 2 | 65.0 ± 7.1 | 42.0 ± 2.8 | 60.0 → 40.0, 70.0 → 44.0 | 23.0 ± 4.2 |" in table
     assert "| ablation-x | 1 | 50.0 | 45.0 | 50.0 → 45.0 | 5.0 |" in table
@@ -129,3 +129,12 @@ def test_beyond_refuses_a_file_of_another_model(tmp_path):
     _aa_results(tmp_path / "far" / "a-s0.json", 0.15, 0.4, 1)  # evaluated on the seed-1 model
     res = _falloff(tmp_path)
     assert res.returncode != 0 and "train_seed 1 differs" in res.stderr
+
+
+def test_beyond_at_a_smaller_eps_reports_the_points_gained_as_a_negative_loss(tmp_path):
+    # a model trained at eps 0.15 and evaluated again at eps 0.1 (docs/results.md, twentieth pass)
+    _aa_results(tmp_path / "t-a" / "base-s0" / "results.json", 0.15, 0.50, 0)
+    _aa_results(tmp_path / "far" / "a-s0.json", 0.1, 0.70, 0)
+    res = _falloff(tmp_path)
+    assert res.returncode == 0, res.stderr
+    assert "| t-a | 1 | 50.0 | 70.0 | 50.0 → 70.0 | -20.0 |" in res.stdout
