@@ -15,7 +15,8 @@
 #   FULL_AA_METHODS="adv_dpnp pgd_at"   the models of that comparison
 #   FULL_AA_ABLATIONS="" ablations added to that comparison (e.g. "no_cons proto_pgd_at")
 #   FULL_AA_SEEDS="0"    their seeds (each ~13 min on one core)
-#   BEYOND_EPS=""        e.g. 0.15: also evaluate (paper suite, N points) beyond the training radius (step 5b)
+#   BEYOND_EPS=""        e.g. 0.15: also evaluate (paper suite, N points) at another eps than the training one,
+#                        usually beyond it (step 5b)
 #   BEYOND_METHODS="adv_dpnp pgd_at trades mart"   BEYOND_SEEDS="$SEEDS"   the models of step 5b
 #   BEYOND_ABLATIONS=""  ablations added to step 5b (e.g. "proto_pgd_at no_cons"; files eps*/ablation-NAME-sS.json)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
@@ -160,7 +161,7 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
     --reference "$OUT/fmnist-pgd_at" -o "$OUT/sweep"
 fi
 
-# the study's tables; with BEYOND_EPS also AutoAttack at eps 0.1 against BEYOND_EPS, paired seed by seed
+# the study's tables; with BEYOND_EPS also AutoAttack at the training eps against BEYOND_EPS, paired seed by seed
 tables=("$OUT" --prefix fmnist --seeds "$SEEDS")
 [ -z "${BEYOND_EPS:-}" ] || tables+=(--beyond "$OUT/eps$BEYOND_EPS")
 "$PYTHON" scripts/study_tables.py "${tables[@]}"
