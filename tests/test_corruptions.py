@@ -78,3 +78,43 @@ def test_corrupt_command_writes_a_generated_set(tmp_path, capsys):
     assert r["source"] == "generated" and list(r["per_severity"]) == ["1", "2"]
     assert main(["corrupt", "--dataset", "digits", "--severities", "9"]) == 2
     assert "severities" in capsys.readouterr().err
+
+
+def test_generation_is_seeded_per_image_and_leaves_numpy_global_state_alone():
+    from advdpnp.data.corruptions import STANDARD_CORRUPTIONS
+
+    x = torch.randint(0, 256, (3, 1, 8, 8), dtype=torch.uint8, generator=torch.Generator().manual_seed(0))
+    np.random.seed(123)
+    before = np.random.get_state()[1].copy()
+    moved = []
+    for name in STANDARD_CORRUPTIONS:  # the random ones among them: noise, snow, frost, fog, blurs, elastic
+        a = corrupt_images(x, name, 3)
+        assert torch.equal(a, corrupt_images(x, name, 3)), name
+        assert torch.equal(a[:2], corrupt_images(x[:2], name, 3)), name  # the first k images do not depend on n
+        moved += [name] if not torch.equal(a, corrupt_images(x, name, 3, seed=1)) else []
+    assert {"gaussian_noise", "shot_noise", "impulse_noise", "glass_blur", "snow", "frost"} <= set(moved)
+    assert "contrast" not in moved  # a deterministic filter ignores the seed
+    assert (np.random.get_state()[1] == before).all()
+
+
+def test_generated_set_records_its_seed_and_versions_and_refuses_another_seed(tmp_path):
+    out = tmp_path / "c"
+    args = ["corrupt", "--dataset", "digits", "--n", "4", "--severities", "2", "--corruptions", "gaussian_noise",
+            "--out", str(out), "--no-progress"]
+    assert main(args) == 0
+    meta = json.loads((out / "meta.json").read_text())
+    assert meta["seed"] == 0 and meta["versions"]["numpy"] == np.__version__
+    first = np.load(out / "gaussian_noise.npy")
+    (out / "gaussian_noise.npy").unlink()
+    assert main(args) == 0 and (np.load(out / "gaussian_noise.npy") == first).all()  # regenerated: the same draw
+    assert main(args + ["--seed", "1"]) == 2  # another draw never lands in the same folder
+    r = evaluate_corruptions(Brightness(), out, "digits", progress=False)
+    assert r["generation"] == {"seed": 0, "versions": meta["versions"]}
+    meta["versions"]["numpy"] = "0.0"
+    (out / "meta.json").write_text(json.dumps(meta))
+    assert main(args) == 0  # nothing to add: the folder is read as it is
+    with pytest.raises(DataError, match="other library versions"):
+        from advdpnp.data.corruptions import write_generated
+
+        write_generated(out, "digits", torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.zeros(4, dtype=torch.long),
+                        ["contrast"], [2], progress=False)

@@ -253,9 +253,24 @@ def test_every_start_and_resume_records_its_machine(tmp_path, monkeypatch):
     assert [e["kernel_variables"] for e in entries] == [{"ONEDNN_MAX_CPU_ISA": "AVX2"}, {}]
     for e in entries:
         assert e["torch"] == torch.__version__ and e["cpu_capability"] == torch.backends.cpu.get_cpu_capability()
-        assert e["cpu"] and e["device"]
+        assert e["cpu"] and e["device"] and "cpu_id" in e
     # resumed under other kernels, the weights come from two machines: the tables must say so
     assert trained_on(run).startswith("mixed: ") and "ONEDNN_MAX_CPU_ISA=AVX2" in trained_on(run)
+
+
+def test_cpu_id_tells_two_designs_behind_one_vague_name_apart(tmp_path):
+    from advdpnp.train.environment import cpu_id, machine
+
+    block = "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {m}\nmodel name\t: AMD EPYC\nstepping\t: 1\n"
+    (info := tmp_path / "cpuinfo").write_text(block.format(n=0, m=1) + "\n" + block.format(n=1, m=17))
+    assert cpu_id(info) == "AuthenticAMD family 25 model 1 stepping 1"  # the first processor's block only
+    (arm := tmp_path / "arm").write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")
+    assert cpu_id(arm) is None and cpu_id(tmp_path / "missing") is None
+    milan = {"cpu": "AMD EPYC", "cpu_id": cpu_id(info), "cpu_capability": "AVX2", "threads": 1, "torch": "2.13.0"}
+    genoa = {**milan, "cpu_id": "AuthenticAMD family 25 model 17 stepping 1"}
+    assert machine(milan) != machine(genoa) and "family 25 model 1 stepping 1" in machine(milan)
+    old = {k: v for k, v in milan.items() if k != "cpu_id"}  # a record written before cpu_id existed
+    assert machine(old) == "AMD EPYC (AVX2), 1 threads, torch 2.13.0"
 
 
 def test_machines_summary_counts_runs_per_machine_and_warns_on_several(tmp_path):

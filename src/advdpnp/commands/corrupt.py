@@ -23,6 +23,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                            "and severity)")
     p.add_argument("--severities", default="1,2,3,4,5", help="comma-separated severities (default 1..5)")
     p.add_argument("--corruptions", help="comma-separated names (default: the 15 standard corruptions)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the random corruptions (noise, snow, frost, fog, blurs, elastic); the same seed "
+                        "and library versions give the same files (default 0)")
     p.add_argument("--out", help="output folder (default: ~/.cache/advdpnp/corruptions/DATASET[-nN])")
     p.add_argument("--no-progress", action="store_true")
 
@@ -71,7 +74,8 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else (Path.home() / ".cache" / "advdpnp" / "corruptions"
                                           / (data.name + (f"-n{n}" if n < len(data.test_y) else "")))
     write_generated(out, data.name, data.test_x[:n], data.test_y[:n], names, severities,
-                    progress=not args.no_progress)
-    print(f"generated corruptions of {data.name} (first {n} test images, severities {severities}) in {out}")
+                    progress=not args.no_progress, seed=args.seed)
+    print(f"generated corruptions of {data.name} (first {n} test images, severities {severities}, seed {args.seed})"
+          f" in {out}")
     print(f"evaluate with: advdpnp eval RUN_DIR --corruptions {out}  (reported as 'generated', not CIFAR-10-C)")
     return 0

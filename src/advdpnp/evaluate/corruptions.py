@@ -33,7 +33,8 @@ def evaluate_corruptions(model: nn.Module, folder: Path, dataset: str, n: int | 
     present = [c for c in corruptions if (folder / f"{c}.npy").is_file()]
     if not present:
         raise DataError(f"no corruption .npy files in {folder} (expected e.g. {corruptions[0]}.npy)")
-    severities = read_meta(folder)["severities"]
+    meta = read_meta(folder)
+    severities = meta["severities"]
     per_cs: dict[str, dict[str, float]] = {}
     count = 0
     for name in tqdm(present, desc="corruptions", disable=not progress, leave=False):
@@ -44,7 +45,10 @@ def evaluate_corruptions(model: nn.Module, folder: Path, dataset: str, n: int | 
                         for i, s in enumerate(severities)}
     per_c = {c: sum(v.values()) / len(v) for c, v in per_cs.items()}
     per_s = {str(s): sum(per_cs[c][str(s)] for c in present) / len(present) for s in severities}
-    return {"source": corruption_source(folder, dataset), "folder": str(folder), "n": count,
-            "severities": severities, "per_corruption": per_c, "per_severity": per_s,
-            "per_corruption_severity": per_cs, "mean": sum(per_c.values()) / len(per_c),
-            "missing": [c for c in STANDARD_CORRUPTIONS if c not in present]}
+    result = {"source": corruption_source(folder, dataset), "folder": str(folder), "n": count,
+              "severities": severities, "per_corruption": per_c, "per_severity": per_s,
+              "per_corruption_severity": per_cs, "mean": sum(per_c.values()) / len(per_c),
+              "missing": [c for c in STANDARD_CORRUPTIONS if c not in present]}
+    if meta["source"] == "generated":  # which draw: sets made before the seed existed record none
+        result["generation"] = {"seed": meta.get("seed"), "versions": meta.get("versions")}
+    return result

@@ -24,22 +24,41 @@ KERNEL_VARIABLES = ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA", "MKL_CBWR", "MK
                     "CUBLAS_WORKSPACE_CONFIG")
 
 
-def cpu_model() -> str:
-    """The CPU's marketing name (Linux /proc/cpuinfo), else what `platform` knows."""
+def _cpuinfo(path: Path = Path("/proc/cpuinfo")) -> dict[str, str]:
+    """The first processor's fields of Linux /proc/cpuinfo ({} elsewhere)."""
+    fields: dict[str, str] = {}
     try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+        for line in path.read_text().splitlines():
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def cpu_model() -> str:
+    """The CPU's marketing name (Linux /proc/cpuinfo), else what `platform` knows."""
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_id(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
+    """Vendor, family, model and stepping: which CPU design this is. Virtual machines often show only a
+    vague name ("AMD EPYC"); these numbers tell two CPU generations behind that name apart, so a table
+    can say whether two machines are the same type (None where /proc/cpuinfo does not say)."""
+    info = _cpuinfo(cpuinfo)
+    if "cpu family" not in info or "model" not in info:
+        return None
+    return (f"{info.get('vendor_id', '?')} family {info['cpu family']} model {info['model']}"
+            f" stepping {info.get('stepping', '?')}")
 
 
 def describe(device: torch.device, resumed: bool) -> dict:
     entry = {
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "resumed": resumed,
         "host": platform.node(), "python": sys.version.split()[0], "torch": torch.__version__,
-        "cpu": cpu_model(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu": cpu_model(), "cpu_id": cpu_id(), "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(), "device": str(device),
         "kernel_variables": {k: os.environ[k] for k in KERNEL_VARIABLES if k in os.environ},
     }
@@ -60,12 +79,15 @@ def record(run_dir: Path, device: torch.device, resumed: bool) -> None:
 
 
 def machine(entry: dict) -> str:
-    """What in one record decides which kernels run, hence the numbers a seed gives: CPU or GPU, kernel
-    level, kernel variables, threads and torch version. The host name is left out because it changes
-    with every fresh machine of the same kind; that such machines train the same model is assumed, not
-    measured here (the record keeps the host, so it can be checked)."""
+    """What in one record decides which kernels run, hence the numbers a seed gives: CPU (with its
+    family and model where recorded) or GPU, kernel level, kernel variables, threads and torch version.
+    The host name is left out because it changes with every fresh machine of the same kind, and such
+    machines train the same model (docs/results.md, twenty-first pass)."""
     kernels = "".join(f", {k}={v}" for k, v in sorted(entry.get("kernel_variables", {}).items()))
-    hardware = entry.get("gpu") or f"{entry.get('cpu')} ({entry.get('cpu_capability')})"
+    cpu = entry.get("cpu")
+    if entry.get("cpu_id"):  # absent from records written before it existed
+        cpu = f"{cpu} [{entry['cpu_id']}]"
+    hardware = entry.get("gpu") or f"{cpu} ({entry.get('cpu_capability')})"
     return f"{hardware}{kernels}, {entry.get('threads')} threads, torch {entry.get('torch')}"
 
 
