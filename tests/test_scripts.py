@@ -49,6 +49,17 @@ def test_reproduce_digits_checks_every_requested_seed_with_standard_autoattack(t
                        for p in (f"{out}/digits-{m}/base-s{s}/results.json", f"{out}/full/{m}-s{s}.json")]
 
 
+def test_reproduce_digits_trains_only_the_given_methods_besides_the_transfer_source(tmp_path):
+    """METHODS re-creates a few models (the twenty-first pass: seed 0 of the models behind a table) without
+    training all six methods; the standard seed-0 model, every run's transfer source, is always trained."""
+    out = tmp_path / "out"
+    proc = _run("reproduce_digits.sh", tmp_path, OUT=str(out), METHODS="adv_dpnp pgd_at", SEEDS="0",
+                ABLATION_SEEDS="", HINGE_SEEDS="", REPORT="0", FULL_AA_METHODS="")
+    assert proc.returncode == 0, proc.stderr
+    sweeps = [c.split()[3] for c in (tmp_path / "calls.log").read_text().splitlines() if c.split()[2] == "sweep"]
+    assert sweeps == [f"configs/quick/digits-{m}.yaml" for m in ("standard", "adv_dpnp", "pgd_at")]
+
+
 def test_kernel_spread_passes_each_setting_to_training_and_stops_on_a_typo_before_any(tmp_path):
     proc = _run("kernel_spread.sh", tmp_path, OUT=str(tmp_path / "k"), SETTINGS="default bogus")
     assert proc.returncode == 2 and "unknown setting 'bogus'" in proc.stderr

@@ -79,15 +79,14 @@ def record(run_dir: Path, device: torch.device, resumed: bool) -> None:
 
 
 def machine(entry: dict) -> str:
-    """What in one record decides which kernels run, hence the numbers a seed gives: CPU (with its
-    family and model where recorded) or GPU, kernel level, kernel variables, threads and torch version.
-    The host name is left out because it changes with every fresh machine of the same kind, and such
-    machines train the same model (docs/results.md, twenty-first pass)."""
+    """What in one record decides which kernels run, hence the numbers a seed gives: CPU or GPU, kernel
+    level, kernel variables, threads and torch version. The host name is left out because it changes
+    with every fresh machine of the same kind, and such machines train the same model (docs/results.md,
+    twenty-first pass). So is `cpu_id`: records written before it existed would otherwise split one
+    machine in two, and the kernel level already tells the CPU generations apart that round differently
+    (AVX2 against AVX-512); the record keeps it, so it can be checked."""
     kernels = "".join(f", {k}={v}" for k, v in sorted(entry.get("kernel_variables", {}).items()))
-    cpu = entry.get("cpu")
-    if entry.get("cpu_id"):  # absent from records written before it existed
-        cpu = f"{cpu} [{entry['cpu_id']}]"
-    hardware = entry.get("gpu") or f"{cpu} ({entry.get('cpu_capability')})"
+    hardware = entry.get("gpu") or f"{entry.get('cpu')} ({entry.get('cpu_capability')})"
     return f"{hardware}{kernels}, {entry.get('threads')} threads, torch {entry.get('torch')}"
 
 
