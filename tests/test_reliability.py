@@ -261,7 +261,8 @@ def test_every_start_and_resume_records_its_machine(tmp_path, monkeypatch):
 def test_cpu_id_tells_two_designs_behind_one_vague_name_apart(tmp_path):
     from advdpnp.train.environment import cpu_id, machine
 
-    block = "processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {m}\nmodel name\t: AMD EPYC\nstepping\t: 1\n"
+    block = ("processor\t: {n}\nvendor_id\t: AuthenticAMD\ncpu family\t: 25\nmodel\t\t: {m}\n"
+             "model name\t: AMD EPYC\nstepping\t: 1\n")
     (info := tmp_path / "cpuinfo").write_text(block.format(n=0, m=1) + "\n" + block.format(n=1, m=17))
     assert cpu_id(info) == "AuthenticAMD family 25 model 1 stepping 1"  # the first processor's block only
     (arm := tmp_path / "arm").write_text("processor\t: 0\nBogoMIPS\t: 50.00\n")
