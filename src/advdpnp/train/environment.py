@@ -45,8 +45,9 @@ def cpu_model() -> str:
 
 def cpu_id(cpuinfo: Path = Path("/proc/cpuinfo")) -> str | None:
     """Vendor, family, model and stepping: which CPU design this is. Virtual machines often show only a
-    vague name ("AMD EPYC"); these numbers tell two CPU generations behind that name apart, so a table
-    can say whether two machines are the same type (None where /proc/cpuinfo does not say)."""
+    vague name ("AMD EPYC"); these numbers tell two CPU generations behind that name apart, so a person
+    comparing two runs can check they trained on the same type (None where /proc/cpuinfo does not say).
+    Tables do not group by it: see `machine`."""
     info = _cpuinfo(cpuinfo)
     if "cpu family" not in info or "model" not in info:
         return None
