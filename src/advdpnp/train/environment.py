@@ -84,8 +84,9 @@ def machine(entry: dict) -> str:
     level, kernel variables, threads and torch version. The host name is left out because it changes
     with every fresh machine of the same kind, and such machines train the same model (docs/results.md,
     twenty-first pass). So is `cpu_id`: records written before it existed would otherwise split one
-    machine in two, and the kernel level already tells the CPU generations apart that round differently
-    (AVX2 against AVX-512); the record keeps it, so it can be checked."""
+    machine in two, and the CPU name with the kernel level already tells apart the machines met so far
+    that round differently (AMD EPYC with AVX2 or AVX-512, Intel Xeon); the record keeps it, so it can
+    be checked."""
     kernels = "".join(f", {k}={v}" for k, v in sorted(entry.get("kernel_variables", {}).items()))
     hardware = entry.get("gpu") or f"{entry.get('cpu')} ({entry.get('cpu_capability')})"
     return f"{hardware}{kernels}, {entry.get('threads')} threads, torch {entry.get('torch')}"
