@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import socket
+import time
 from pathlib import Path
 
 import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.multiprocessing.spawn import ProcessException
 import torch.nn.functional as F
 
 from advdpnp.attacks import pgd
@@ -32,9 +34,14 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _worker(rank: int, world: int, port: int, fn, args) -> None:
+def _worker(rank: int, world: int, port: int, log_dir: str, fn, args) -> None:
+    # A crash in C++ (gloo, a thread that cannot start) prints to fd 2 and dies by a signal; keep what it
+    # printed, because torch.multiprocessing only reports the signal.
+    log = open(Path(log_dir) / f"stderr{rank}.log", "w")  # noqa: SIM115 - fd 2 stays on it until exit
+    os.dup2(log.fileno(), 2)
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world),
                       LOCAL_RANK=str(rank))
+    os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # one machine: never depend on how its hostname resolves
     torch.set_num_threads(1)
     distributed.init_from_env(torch.device("cpu"))
     try:
@@ -43,8 +50,32 @@ def _worker(rank: int, world: int, port: int, fn, args) -> None:
         dist.destroy_process_group()
 
 
-def _spawn(fn, *args, world: int = 2) -> None:
-    mp.spawn(_worker, args=(world, _free_port(), fn, args), nprocs=world, join=True)
+def _spawn(fn, *args, log_dir: Path, world: int = 2, timeout_s: float = 300.0) -> None:
+    """Run fn(*args) on `world` gloo ranks; on a crash or a hang, raise with what the ranks wrote to stderr."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    context = mp.spawn(_worker, args=(world, _free_port(), str(log_dir), fn, args), nprocs=world, join=False)
+    deadline = time.monotonic() + timeout_s
+    try:
+        while not context.join(timeout=1.0):
+            if time.monotonic() > deadline:
+                for process in context.processes:
+                    process.kill()
+                raise TimeoutError(f"{world} gloo ranks still running after {timeout_s:.0f} s")
+    except (ProcessException, TimeoutError) as e:
+        raise RuntimeError(f"{e}\n" + "\n".join(_stderr_tail(log_dir / f"stderr{r}.log", r) for r in range(world))) from e
+
+
+def _stderr_tail(path: Path, rank: int) -> str:
+    """What a rank printed, without C++ stack frames (the message is what tells the cause)."""
+    lines = path.read_text(errors="replace").splitlines() if path.exists() else []
+    kept = [line for line in lines if not line.startswith(("frame #", "<omitting"))]
+    return f"--- rank {rank} stderr (last 30 lines, stack frames left out) ---\n" + "\n".join(kept[-30:])
+
+
+def _all_reduce_ones() -> None:
+    t = torch.ones(1)
+    dist.all_reduce(t)
+    assert t.item() == dist.get_world_size()
 
 
 ADV_DPNP = BASE + ["model.arch=small_cnn", "method.name=adv_dpnp"]
@@ -96,6 +127,10 @@ def _all_jobs(root: str) -> None:
     _uneven_batch(root_)
 
 
+# All tests on one xdist worker (`--dist loadgroup` in pyproject): the two-process job then starts once.
+pytestmark = pytest.mark.xdist_group("gloo")
+
+
 @pytest.fixture(scope="module")
 def two_ranks(tmp_path_factory):
     root = tmp_path_factory.mktemp("dist")
@@ -103,7 +138,16 @@ def two_ranks(tmp_path_factory):
     model = build_model("small_cnn", 1, 8, 10).eval()
     x, y = torch.rand(37, 1, 8, 8), torch.randint(0, 10, (37,))
     torch.save((model, x, y), root / "model.pt")
-    _spawn(_all_jobs, str(root))
+    try:
+        _spawn(_all_jobs, str(root), log_dir=root / "logs")
+    except RuntimeError as job_error:
+        # Tell "torch's gloo cannot run two processes here" (a sandbox without usable sockets or threads:
+        # skip, saying why) from "our code failed" (fail, with both ranks' stderr).
+        try:
+            _spawn(_all_reduce_ones, log_dir=root / "probe", timeout_s=120.0)
+        except RuntimeError as probe_error:
+            pytest.skip(f"torch's gloo cannot run a 2-process all_reduce on this machine: {probe_error}")
+        raise job_error
     return root
 
 
