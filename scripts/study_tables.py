@@ -276,6 +276,10 @@ def main() -> None:
         return
     if args.root is None:
         p.error("give a study folder or --results")
+    if args.prefix == "ablation":
+        # ablation-* folders are always read as the ablations; as the prefix they would count twice
+        p.error("--prefix ablation: ablation-* folders are always tabled as the ablations; give the methods' "
+                "prefix (e.g. fmnist), which also tables the ablations")
     seeds = [int(s) for s in args.seeds.split(",")]
     methods = sorted(f for f in args.root.glob(f"{args.prefix}-*") if f.is_dir())
     # an ablation folder whose runs are still training has no row yet: leave it out, not an empty table

@@ -72,6 +72,13 @@ def test_ablations_get_latent_rows_next_to_the_methods(tmp_path):
     assert "| ablation-x | 2 | – | – | – | 0.3 ± 0.071 |" in out.split("mean ± std over the seeds analysed")[1]
 
 
+def test_prefix_ablation_is_refused_rather_than_counting_each_ablation_twice(tmp_path):
+    _run(tmp_path / "ablation-x" / "base-s0", 0.85, 0.50, 0.55, 0.25)
+    res = subprocess.run([sys.executable, str(SCRIPT), str(tmp_path), "--prefix", "ablation", "--seeds", "0"],
+                         capture_output=True, text=True)
+    assert res.returncode == 2 and "--prefix ablation" in res.stderr and not res.stdout
+
+
 def _results_files(tmp_path: Path, *extra: str) -> str:
     for name, clean, aa in (("a-s0", 0.80, 0.60), ("a-s1", 0.90, 0.70), ("b-s0", 0.70, 0.50), ("b-s1", 0.74, 0.54)):
         _run(tmp_path / name, clean, aa, 0.5, None)
