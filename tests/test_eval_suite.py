@@ -80,3 +80,21 @@ def test_saturated_softmax_model_is_flagged():
     assert checks["autoattack_flags"]["verdict"] == "warn"
     assert "probability distribution" in checks["autoattack_flags"]["evidence"]
     assert sum(c["verdict"] == "warn" for c in checks.values()) >= 2
+
+
+@pytest.mark.parametrize("n, base, rise, verdict", [(50, 24, 1, "pass"), (50, 24, 2, "warn"),
+                                                    (1000, 500, 10, "pass"), (1000, 500, 11, "warn")])
+def test_more_steps_restarts_allows_one_point_of_random_start_noise(monkeypatch, n, base, rise, verdict):
+    """A one-point flip on 50 points is the resolution, not masking; 1 % of 1000 points still binds."""
+    from advdpnp.evaluate import masking_checks as mc
+
+    def flags(count):
+        return torch.arange(n) < count
+
+    monkeypatch.setattr(mc, "clean_correct", lambda *a, **k: flags(n))
+    stronger = iter([flags(base + rise), flags(base)])  # PGD-100 gains `rise` points, the restarts none
+    monkeypatch.setattr(mc, "pgd_correct", lambda *a, **k: next(stronger))
+    x, y = torch.zeros(n, 1, 8, 8), torch.zeros(n, dtype=torch.long)
+    r = mc.more_steps_restarts(None, x, y, flags(base), 0.1, 0.01, 20, 0, torch.arange(n), 64)
+    assert r["verdict"] == verdict, r["evidence"]
+    assert r["more_steps"] == (base + rise) / n and r["allowed_rise"] == max(1, n // 100)

@@ -40,15 +40,23 @@ def large_eps_zero(curve: dict, threshold: float = 0.05) -> dict:
 def more_steps_restarts(model: nn.Module, x: torch.Tensor, y: torch.Tensor, base: torch.Tensor, eps: float,
                         alpha: float, steps: int, seed: int, indices: torch.Tensor, batch_size: int,
                         tol: float = 0.01) -> dict:
-    """5x the steps, and 5 restarts, must never raise accuracy above the base PGD's (same points)."""
+    """5x the steps, and 5 restarts, must never raise accuracy above the base PGD's (same points).
+
+    Both sides are random-start attacks, so a single point can flip either way by chance; the allowed
+    rise is `tol` of the points but at least one point (on 50 points, 1 % would be below the resolution
+    and warn on every one-point flip). A masking model gains many points, not one.
+    """
     clean = clean_correct(model, x, y, batch_size)
     long = clean & pgd_correct(model, x, y, eps, alpha / 2, 5 * steps, 1, "ce", batch_size, seed, indices)
     rest = clean & pgd_correct(model, x, y, eps, alpha, steps, 5, "ce", batch_size, seed + 1, indices)
-    a0, a1, a2 = (f.float().mean().item() for f in (base, long, rest))
-    ok = a1 <= a0 + tol and a2 <= a0 + tol
+    n0, n1, n2 = (int(f.sum()) for f in (base, long, rest))
+    allowed = max(1, int(tol * len(y)))
+    ok = n1 <= n0 + allowed and n2 <= n0 + allowed
+    a0, a1, a2 = (k / len(y) for k in (n0, n1, n2))
     return _verdict(ok, f"on {len(y)} points: PGD-{steps} {_pct(a0)}, PGD-{5 * steps} (alpha/2) {_pct(a1)}, "
-                    f"PGD-{steps} x5 restarts {_pct(a2)} (pass if neither exceeds the base by > {_pct(tol)})",
-                    n=int(len(y)), base=a0, more_steps=a1, restarts=a2)
+                    f"PGD-{steps} x5 restarts {_pct(a2)} (pass if neither exceeds the base by more than "
+                    f"{allowed} point{'s' if allowed > 1 else ''}: {_pct(tol)} of them, at least one)",
+                    n=int(len(y)), base=a0, more_steps=a1, restarts=a2, allowed_rise=allowed)
 
 
 def not_stronger(name: str, attack_flags: torch.Tensor, whitebox_flags: torch.Tensor, tol: float = 0.01) -> dict:
