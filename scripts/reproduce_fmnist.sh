@@ -7,7 +7,8 @@
 #   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison
 #   ABLATIONS="no_pos no_neg no_cons single_branch proto_pgd_at"   ablations of Adv-DPNP (step 3b)
 #   ABLATION_SEEDS=0,1,2 training seeds of the ablations (empty: no ablations)
-#   HINGE_SEEDS=0,1,2    training seeds of Adv-DPNP with the rescaled feature hinge (step 3c; empty: none)
+#   HINGE_SEEDS=0,1,2    training seeds of Adv-DPNP with the feature hinge (step 3c; empty: none)
+#   HINGES="scaled"      the feature hinge's kinds in step 3c (method.hinge: scaled, distance; runs hinge=KIND-sS)
 #   SUBSET=4000 EPOCHS=6   training images (stratified) and epochs: what fits a 2-core CPU
 #   N=1000               test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
 #                        the corruption set is generated for the first 1000
@@ -75,10 +76,12 @@ for a in ${ABLATIONS:-no_pos no_neg no_cons single_branch proto_pgd_at}; do
     --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/ablation-$a"
 done
 
-# 3c. The feature hinge rescaled (method.hinge=scaled; docs/results.md, Stability), same training and evaluation.
+# 3c. The feature hinge, rescaled (method.hinge=scaled; docs/results.md, Stability) or on distances
+#     (HINGES="scaled distance"), same training and evaluation.
 HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
+HINGES=${HINGES:-scaled}
 [ -z "$HINGE_SEEDS" ] || "$ADVDPNP" sweep configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
-  --set method.hinge=scaled --seeds "$HINGE_SEEDS" "${EVAL[@]}" \
+  --set "method.hinge=${HINGES// /,}" --seeds "$HINGE_SEEDS" "${EVAL[@]}" \
   --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/hinge"
 
 # 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),

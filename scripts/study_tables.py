@@ -272,6 +272,9 @@ def main() -> None:
                         "the same models evaluated at another eps (reproduce_fmnist.sh BEYOND_EPS)")
     args = p.parse_args()
     if args.results:
+        # an unmatched shell glob arrives as its pattern: say which file, not a traceback
+        if missing := [str(r) for r in args.results if not r.is_file()]:
+            p.error(f"no such results file: {' '.join(missing)}")
         print(results_table(args.results, args.by_name))
         return
     if args.root is None:

@@ -122,3 +122,17 @@ def test_reproduce_fmnist_at_another_training_eps_reuses_a_given_transfer_source
     beyond = next(c for c in calls if c.split()[2] == "eval")
     assert f"--eps 0.1 " in beyond and beyond.endswith(f"--transfer-from {source} --out {out}/eps0.1/adv_dpnp-s0.json")
     assert calls[-1].endswith(f"study_tables.py {out} --prefix fmnist --seeds 0 --beyond {out}/eps0.1")
+
+
+def test_reproduce_fmnist_trains_each_requested_feature_hinge_kind(tmp_path):
+    """Step 3c trained only the scaled hinge; HINGES="scaled distance" must put both kinds in one sweep
+    (runs hinge=KIND-sS in one folder) and the default must stay the scaled hinge the study printed."""
+    env = dict(OUT=str(tmp_path / "out"), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="",
+               ABLATION_SEEDS="", HINGE_SEEDS="0,1", FIGURES="", FULL_AA_N="0")
+    for hinges, expected in ((None, "method.hinge=scaled"), ("scaled distance", "method.hinge=scaled,distance")):
+        log = tmp_path / "calls.log"
+        log.unlink(missing_ok=True)
+        proc = _run("reproduce_fmnist.sh", tmp_path, **env, **({"HINGES": hinges} if hinges else {}))
+        assert proc.returncode == 0, proc.stderr
+        hinge = [c for c in log.read_text().splitlines() if "fmnist-repulsion_feature.yaml" in c]
+        assert len(hinge) == 1 and f" --set {expected} --seeds 0,1 " in hinge[0]

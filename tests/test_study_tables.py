@@ -145,3 +145,13 @@ def test_beyond_at_a_smaller_eps_reports_the_points_gained_as_a_negative_loss(tm
     res = _falloff(tmp_path)
     assert res.returncode == 0, res.stderr
     assert "| t-a | 1 | 50.0 | 70.0 | 50.0 → 70.0 | -20.0 |" in res.stdout
+
+
+def test_a_missing_results_file_is_one_line_naming_it_not_a_traceback(tmp_path):
+    """`--results runs/X/base-s*/results.json` before any seed finished passes the glob itself."""
+    _run(tmp_path / "a-s0", 0.80, 0.60, 0.50, None)
+    missing = tmp_path / "b" / "base-s*" / "results.json"
+    res = subprocess.run([sys.executable, str(SCRIPT), "--results", str(tmp_path / "a-s0" / "results.json"),
+                          str(missing)], capture_output=True, text=True)
+    assert res.returncode == 2 and f"no such results file: {missing}" in res.stderr
+    assert "Traceback" not in res.stderr and not res.stdout
