@@ -23,6 +23,9 @@
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep that chose the Adv-DPNP preset
 #                        (step 6): 23 settings around the preset as it was before (attack.loss=ce),
 #                        SWEEP_SEEDS (default 0,1,2), about 8 CPU-min per run
+#   HINGE_GRID=0         1: also run step 6b, a finer grid of the scaled feature hinge's margin (0.1, 0.5) and
+#                        weight (lambda_neg 0.5, 2) around preset + scaled hinge, with the preset itself as a
+#                        point: 6 settings, SWEEP_SEEDS, about 8 CPU-min per run
 #   FIGURES=docs/figures/fmnist   where step 4 publishes the report's figures (empty: not published,
 #                        e.g. for a pass at another SUBSET/EPOCHS that must not replace the study's figures)
 #   OVERRIDES=""         extra config overrides for every run; the first pass of docs/results.md was
@@ -148,6 +151,9 @@ fi
 #    `--suite paper` evaluation (AutoAttack included) is step 3's. The --point settings put the
 #    rescaled feature hinge (step 3c) under the same rule: alone, combined with attack.loss=kl, and
 #    with that combination's hinge margin or weight (lambda_neg) moved; and the distance hinge with KL.
+# the defaults sweeps' seeds, test evaluation (quick suite) and reference (step 3's PGD-AT runs)
+SWEEP=(--seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress
+  --reference "$OUT/fmnist-pgd_at")
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
   "$ADVDPNP" sweep configs/quick/fmnist-adv_dpnp.yaml "${TRAIN[@]}" attack.loss=ce --one-at-a-time \
     --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
@@ -160,8 +166,17 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
     --point "attack.loss=kl method.repulsion=feature method.hinge=scaled method.lambda_neg=0.3" \
     --point "attack.loss=kl method.repulsion=feature method.hinge=scaled method.lambda_neg=3" \
     --point "attack.loss=kl method.repulsion=feature method.hinge=distance" \
-    --seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress \
-    --reference "$OUT/fmnist-pgd_at" -o "$OUT/sweep"
+    "${SWEEP[@]}" -o "$OUT/sweep"
+fi
+
+# 6b. Optional: step 6 moved the scaled hinge's margin (0.3, 3) and weight (0.3, 3) around its defaults (1, 1);
+#     this finer grid moves each one at a time to 0.1, 0.5 (margin) and 0.5, 2 (lambda_neg, which weights
+#     prototype repulsion and the hinge together) around the current preset + scaled hinge, and adds the preset
+#     without the hinge as a point, so the rule compares all six settings in one table.
+if [ "${HINGE_GRID:-0}" = 1 ]; then
+  "$ADVDPNP" sweep configs/quick/fmnist-adv_dpnp.yaml "${TRAIN[@]}" method.repulsion=feature method.hinge=scaled \
+    --one-at-a-time --set method.margin=0.1,0.5 --set method.lambda_neg=0.5,2 \
+    --point "method.repulsion=prototype method.hinge=squared" "${SWEEP[@]}" -o "$OUT/hinge-grid"
 fi
 
 # the study's tables; with BEYOND_EPS also AutoAttack at the training eps against BEYOND_EPS, paired seed by seed

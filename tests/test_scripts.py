@@ -1,8 +1,11 @@
 """The shell scripts that README and docs/results.md tell users to run as `scripts/NAME.sh`."""
 
+import argparse
+import json
 import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -136,3 +139,45 @@ def test_reproduce_fmnist_trains_each_requested_feature_hinge_kind(tmp_path):
         assert proc.returncode == 0, proc.stderr
         hinge = [c for c in log.read_text().splitlines() if "fmnist-repulsion_feature.yaml" in c]
         assert len(hinge) == 1 and f" --set {expected} --seeds 0,1 " in hinge[0]
+
+
+def _sweep_calls(tmp_path: Path, **env: str) -> list[list[str]]:
+    """The argument lists of the defaults sweeps of reproduce_fmnist.sh (steps 6 and 6b: the calls that name a
+    reference), quoting kept (a JSON stub)."""
+    stub, log = tmp_path / "argv_stub.py", tmp_path / "argv.jsonl"
+    stub.write_text(f"#!{sys.executable}\nimport json, sys\n"
+                    f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    stub.chmod(0o755)
+    proc = _run("reproduce_fmnist.sh", tmp_path, ADVDPNP=str(stub), OUT=str(tmp_path / "out"),
+                CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="", ABLATION_SEEDS="", HINGE_SEEDS="",
+                FIGURES="", FULL_AA_N="0", SWEEP_SEEDS="0,1", **env)
+    assert proc.returncode == 0, proc.stderr
+    return [a for a in map(json.loads, log.read_text().splitlines()) if a[0] == "sweep" and "--reference" in a]
+
+
+def test_reproduce_fmnist_hinge_grid_is_a_valid_grid_around_preset_plus_scaled_hinge(tmp_path, monkeypatch):
+    """HINGE_GRID=1 (step 6b) must sweep the scaled hinge's margin and weight one at a time around the
+    preset + scaled hinge, with the preset itself as a point, under the rule of step 6 (same seeds, reference);
+    every setting must be a valid config, so no run fails hours into the sweep."""
+    from advdpnp.commands import sweep
+    from advdpnp.commands._common import config_from_args
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    assert _sweep_calls(tmp_path) == []
+    calls = _sweep_calls(tmp_path, DEFAULTS_SWEEP="1", HINGE_GRID="1")
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    steps = [parser.parse_args(argv[1:]) for argv in calls]
+    assert [(a.out, a.seeds, a.reference, a.suite) for a in steps] == [
+        (f"{out}/{name}", "0,1", f"{out}/fmnist-pgd_at", "quick") for name in ("sweep", "hinge-grid")]
+    grids = [sweep.make_grid(sweep.parse_axes(a.set), a.one_at_a_time, sweep.parse_points(a.point)) for a in steps]
+    assert len(grids[0]) == 23
+    assert [sweep.tag_of(p) for p in grids[1]] == [
+        "base", "margin=0.1", "margin=0.5", "lambda_neg=0.5", "lambda_neg=2", "repulsion=prototype-hinge=squared"]
+    configs = [[config_from_args(a.items + [f"{k}={v}" for k, v in p]) for p in g] for a, g in zip(steps, grids)]
+    base, *moved, preset = configs[1]
+    assert (base.method["repulsion"], base.method["hinge"], base.attack.loss) == ("feature", "scaled", "kl")
+    assert [(c.method["margin"], c.method["lambda_neg"]) for c in moved] == [(0.1, 1), (0.5, 1), (1, 0.5), (1, 2)]
+    # the point is the comparison's Adv-DPNP at the study's scale, not a look-alike
+    assert preset == config_from_args(["configs/quick/fmnist-adv_dpnp.yaml"] + steps[1].items[1:4])
