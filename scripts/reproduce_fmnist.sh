@@ -143,6 +143,10 @@ if [ -n "${BEYOND_EPS:-}" ]; then
   "$PYTHON" scripts/study_tables.py --results "${beyond[@]}" --by-name
 fi
 
+# the defaults sweeps' seeds, test evaluation (quick suite) and reference (step 3's PGD-AT runs)
+SWEEP=(--seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress
+  --reference "$OUT/fmnist-pgd_at")
+
 # 6. Optional: the SPEC section 7 defaults sweep that chose the preset. Each loss weight and main
 #    option is varied alone around the preset as it was before the sweep (training attack CE); the
 #    choice is made on the validation split against the PGD-AT runs of step 3. Its test evaluation is
@@ -151,9 +155,6 @@ fi
 #    `--suite paper` evaluation (AutoAttack included) is step 3's. The --point settings put the
 #    rescaled feature hinge (step 3c) under the same rule: alone, combined with attack.loss=kl, and
 #    with that combination's hinge margin or weight (lambda_neg) moved; and the distance hinge with KL.
-# the defaults sweeps' seeds, test evaluation (quick suite) and reference (step 3's PGD-AT runs)
-SWEEP=(--seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress
-  --reference "$OUT/fmnist-pgd_at")
 if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
   "$ADVDPNP" sweep configs/quick/fmnist-adv_dpnp.yaml "${TRAIN[@]}" attack.loss=ce --one-at-a-time \
     --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
