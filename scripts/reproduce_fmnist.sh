@@ -9,6 +9,8 @@
 #   ABLATION_SEEDS=0,1,2 training seeds of the ablations (empty: no ablations)
 #   HINGE_SEEDS=0,1,2    training seeds of Adv-DPNP with the feature hinge (step 3c; empty: none)
 #   HINGES="scaled"      the feature hinge's kinds in step 3c (method.hinge: scaled, distance; runs hinge=KIND-sS)
+#   HINGE_MARGINS=""     e.g. 0.5: step 3c also runs each kind at these hinge margins (method.margin; runs
+#                        hinge=KIND-margin=M-sS), e.g. the margin step 6b chose, under the paper suite
 #   SUBSET=4000 EPOCHS=6   training images (stratified) and epochs: what fits a 2-core CPU
 #   N=1000               test points of every evaluation (AutoAttack's APGD-CE + APGD-T included);
 #                        the corruption set is generated for the first 1000
@@ -81,11 +83,17 @@ done
 
 # 3c. The feature hinge, rescaled (method.hinge=scaled; docs/results.md, Stability) or on distances
 #     (HINGES="scaled distance"), same training and evaluation.
+#     HINGE_MARGINS adds each kind at other margins as grid points; with step 3's PGD-AT runs as the reference,
+#     the sweep's table applies the defaults rule with AutoAttack in its test check.
 HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
 HINGES=${HINGES:-scaled}
+hinge_args=(--set "method.hinge=${HINGES// /,}")
+for k in $HINGES; do
+  for m in ${HINGE_MARGINS:-}; do hinge_args+=(--point "method.hinge=$k method.margin=$m"); done
+done
+! compgen -G "$OUT/fmnist-pgd_at/*/results.json" > /dev/null || hinge_args+=(--reference "$OUT/fmnist-pgd_at")
 [ -z "$HINGE_SEEDS" ] || "$ADVDPNP" sweep configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
-  --set "method.hinge=${HINGES// /,}" --seeds "$HINGE_SEEDS" "${EVAL[@]}" \
-  --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/hinge"
+  "${hinge_args[@]}" --seeds "$HINGE_SEEDS" "${EVAL[@]}" --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/hinge"
 
 # 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),
 #    the report over seed 0 of every method evaluated in OUT (not only this call's METHODS, so a call

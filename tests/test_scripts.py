@@ -141,18 +141,65 @@ def test_reproduce_fmnist_trains_each_requested_feature_hinge_kind(tmp_path):
         assert len(hinge) == 1 and f" --set {expected} --seeds 0,1 " in hinge[0]
 
 
-def _sweep_calls(tmp_path: Path, **env: str) -> list[list[str]]:
-    """The argument lists of the defaults sweeps of reproduce_fmnist.sh (steps 6 and 6b: the calls that name a
-    reference), quoting kept (a JSON stub)."""
+def _advdpnp_calls(tmp_path: Path, **env: str) -> list[list[str]]:
+    """The argument lists of reproduce_fmnist.sh's `advdpnp` calls, quoting kept (a JSON stub); by default
+    no ablation or hinge sweep, so `env` switches on the step under test."""
     stub, log = tmp_path / "argv_stub.py", tmp_path / "argv.jsonl"
     stub.write_text(f"#!{sys.executable}\nimport json, sys\n"
                     f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
     stub.chmod(0o755)
-    proc = _run("reproduce_fmnist.sh", tmp_path, ADVDPNP=str(stub), OUT=str(tmp_path / "out"),
-                CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="", ABLATION_SEEDS="", HINGE_SEEDS="",
-                FIGURES="", FULL_AA_N="0", SWEEP_SEEDS="0,1", **env)
+    log.unlink(missing_ok=True)
+    defaults = dict(OUT=str(tmp_path / "out"), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="",
+                    ABLATION_SEEDS="", HINGE_SEEDS="", FIGURES="", FULL_AA_N="0", SWEEP_SEEDS="0,1")
+    proc = _run("reproduce_fmnist.sh", tmp_path, ADVDPNP=str(stub), **{**defaults, **env})
     assert proc.returncode == 0, proc.stderr
-    return [a for a in map(json.loads, log.read_text().splitlines()) if a[0] == "sweep" and "--reference" in a]
+    return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _sweep_calls(tmp_path: Path, **env: str) -> list[list[str]]:
+    """The argument lists of the defaults sweeps of reproduce_fmnist.sh (steps 6 and 6b: the calls that name a
+    reference)."""
+    return [a for a in _advdpnp_calls(tmp_path, **env) if a[0] == "sweep" and "--reference" in a]
+
+
+def _sweep_args(argv: list[str]) -> argparse.Namespace:
+    from advdpnp.commands import sweep
+
+    parser = argparse.ArgumentParser()
+    sweep.add_arguments(parser)
+    return parser.parse_args(argv[1:])
+
+
+def test_reproduce_fmnist_runs_the_feature_hinge_at_the_requested_margins_under_the_paper_suite(
+        tmp_path, monkeypatch):
+    """HINGE_MARGINS="0.5" must add each hinge kind at that margin to step 3c's sweep (same paper suite and
+    seeds, a valid config), and name step 3's PGD-AT runs as the reference once they hold results, so the
+    sweep's table applies the defaults rule with AutoAttack; without them the sweep must not fail on it."""
+    from advdpnp.commands import sweep
+    from advdpnp.commands._common import config_from_args
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+
+    def step_3c(**env: str) -> argparse.Namespace:
+        calls = [a for a in _advdpnp_calls(tmp_path, HINGE_SEEDS="0,1", **env)
+                 if "configs/quick/ablations/fmnist-repulsion_feature.yaml" in a]
+        assert len(calls) == 1
+        return _sweep_args(calls[0])
+
+    args = step_3c()
+    assert sweep.tag_of(sweep.make_grid(sweep.parse_axes(args.set), False, sweep.parse_points(args.point))[-1]) \
+        == "hinge=scaled" and args.reference is None
+    (out / "fmnist-pgd_at" / "base-s0").mkdir(parents=True)
+    (out / "fmnist-pgd_at" / "base-s0" / "results.json").write_text("{}")
+    args = step_3c(HINGES="scaled distance", HINGE_MARGINS="0.5")
+    grid = sweep.make_grid(sweep.parse_axes(args.set), args.one_at_a_time, sweep.parse_points(args.point))
+    assert [sweep.tag_of(p) for p in grid] == [
+        "hinge=scaled", "hinge=distance", "hinge=scaled-margin=0.5", "hinge=distance-margin=0.5"]
+    assert (args.suite, args.seeds, args.reference) == ("paper", "0,1", f"{out}/fmnist-pgd_at")
+    assert args.out == f"{out}/hinge"
+    chosen = config_from_args(args.items + [f"{k}={v}" for k, v in grid[2]])
+    assert (chosen.method["repulsion"], chosen.method["hinge"], chosen.method["margin"]) == ("feature", "scaled", 0.5)
 
 
 def test_reproduce_fmnist_hinge_grid_is_a_valid_grid_around_preset_plus_scaled_hinge(tmp_path, monkeypatch):
@@ -166,9 +213,7 @@ def test_reproduce_fmnist_hinge_grid_is_a_valid_grid_around_preset_plus_scaled_h
     out = tmp_path / "out"
     assert _sweep_calls(tmp_path) == []
     calls = _sweep_calls(tmp_path, DEFAULTS_SWEEP="1", HINGE_GRID="1")
-    parser = argparse.ArgumentParser()
-    sweep.add_arguments(parser)
-    steps = [parser.parse_args(argv[1:]) for argv in calls]
+    steps = [_sweep_args(argv) for argv in calls]
     assert [(a.out, a.seeds, a.reference, a.suite) for a in steps] == [
         (f"{out}/{name}", "0,1", f"{out}/fmnist-pgd_at", "quick") for name in ("sweep", "hinge-grid")]
     grids = [sweep.make_grid(sweep.parse_axes(a.set), a.one_at_a_time, sweep.parse_points(a.point)) for a in steps]
