@@ -46,8 +46,9 @@ stage paper-smoke 240 env DATASETS=cifar10 ARCHS=preact_resnet18 METHODS="standa
   TRAIN_ARGS="train.epochs=${SMOKE_EPOCHS:-2} train.progress=false" OUT="$OUT/paper" scripts/paper_tables.sh
 
 ddp=$OUT/ddp-adv_dpnp
-stage ddp 120 bash -c "torchrun --nproc_per_node=$GPUS -m advdpnp train configs/paper/cifar10-preact_resnet18-adv_dpnp.yaml \
-  train.epochs=1 train.device=cuda train.amp=bf16 train.progress=false --run-dir $ddp --no-eval && \
+stage ddp 120 bash -c "torchrun --nproc_per_node=$GPUS -m advdpnp train \
+  configs/paper/cifar10-preact_resnet18-adv_dpnp.yaml train.epochs=1 train.device=cuda train.amp=bf16 \
+  train.progress=false --run-dir $ddp --no-eval && \
   torchrun --nproc_per_node=$GPUS -m advdpnp eval $ddp --suite quick --points 500 --device cuda --no-progress"
 
 stage tests 120 "$PYTHON" -m pytest -q -n 8 -p no:cacheprovider

@@ -51,7 +51,8 @@ for ds in $DATASETS; do
       if [ -f "$run/results.json" ]; then runs+=("$run"); continue; fi
       if [ -f "$run/checkpoints/last.pt" ]; then "$ADVDPNP" train --resume "$run" --no-eval
       else "$ADVDPNP" train "configs/paper/$ds-$arch-$m.yaml" "train.seed=$SEED" "train.amp=$AMP" \
-             "train.device=$DEVICE" "train.channels_last=${CHANNELS_LAST:-true}" "${EXTRA[@]}" --run-dir "$run" --no-eval
+             "train.device=$DEVICE" "train.channels_last=${CHANNELS_LAST:-true}" "${EXTRA[@]}" \
+             --run-dir "$run" --no-eval
       fi
       transfer=(--transfer-from "$src"); [ "$m" = standard ] && transfer=(--transfer-epochs 0)
       "$ADVDPNP" eval "$run" --suite full --device "$DEVICE" "${NARG[@]}" "${transfer[@]}" \

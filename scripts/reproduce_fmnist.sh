@@ -58,7 +58,8 @@ if [ -n "${TRANSFER:-}" ] && [ ! -f "$TRANSFER/config.yaml" ]; then
 fi
 
 # 1. Generated corruptions (imagecorruptions, 15 kinds x 5 severities, seed 0) of the first 1000 test images.
-[ -f "$CORRUPTIONS/labels.npy" ] || "$ADVDPNP" corrupt --dataset fashion-mnist --n 1000 --out "$CORRUPTIONS" --no-progress
+[ -f "$CORRUPTIONS/labels.npy" ] \
+  || "$ADVDPNP" corrupt --dataset fashion-mnist --n 1000 --out "$CORRUPTIONS" --no-progress
 
 # 2. The standard seed-0 model first: it is the transfer source of every other run's transfer check.
 if [ -z "${TRANSFER:-}" ]; then

@@ -141,19 +141,24 @@ def test_reproduce_fmnist_trains_each_requested_feature_hinge_kind(tmp_path):
         assert len(hinge) == 1 and f" --set {expected} --seeds 0,1 " in hinge[0]
 
 
-def _advdpnp_calls(tmp_path: Path, **env: str) -> list[list[str]]:
-    """The argument lists of reproduce_fmnist.sh's `advdpnp` calls, quoting kept (a JSON stub); by default
-    no ablation or hinge sweep, so `env` switches on the step under test."""
+def _argv_calls(script: str, tmp_path: Path, **env: str) -> list[list[str]]:
+    """The argument lists of a script's `advdpnp` calls, quoting kept (a JSON stub)."""
     stub, log = tmp_path / "argv_stub.py", tmp_path / "argv.jsonl"
     stub.write_text(f"#!{sys.executable}\nimport json, sys\n"
                     f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
     stub.chmod(0o755)
     log.unlink(missing_ok=True)
-    defaults = dict(OUT=str(tmp_path / "out"), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="",
-                    ABLATION_SEEDS="", HINGE_SEEDS="", FIGURES="", FULL_AA_N="0", SWEEP_SEEDS="0,1")
-    proc = _run("reproduce_fmnist.sh", tmp_path, ADVDPNP=str(stub), **{**defaults, **env})
+    proc = _run(script, tmp_path, ADVDPNP=str(stub), **env)
     assert proc.returncode == 0, proc.stderr
     return [json.loads(line) for line in log.read_text().splitlines()]
+
+
+def _advdpnp_calls(tmp_path: Path, **env: str) -> list[list[str]]:
+    """reproduce_fmnist.sh's `advdpnp` calls; by default no ablation or hinge sweep, so `env` switches on the
+    step under test."""
+    defaults = dict(OUT=str(tmp_path / "out"), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="",
+                    ABLATION_SEEDS="", HINGE_SEEDS="", FIGURES="", FULL_AA_N="0", SWEEP_SEEDS="0,1")
+    return _argv_calls("reproduce_fmnist.sh", tmp_path, **{**defaults, **env})
 
 
 def _sweep_calls(tmp_path: Path, **env: str) -> list[list[str]]:
@@ -227,3 +232,67 @@ def test_reproduce_fmnist_hinge_grid_is_a_valid_grid_around_preset_plus_scaled_h
     # the point is the comparison's Adv-DPNP at the study's scale, not a look-alike
     study_scale = [i for i in steps[1].items[1:] if not i.startswith("method.")]  # the TRAIN overrides
     assert preset == config_from_args(["configs/quick/fmnist-adv_dpnp.yaml"] + study_scale)
+
+
+def _cli_args(argv: list[str]) -> argparse.Namespace:
+    """`argv` parsed by the real `advdpnp` parser the way `main` parses it, so a flag a command does not
+    have fails here rather than hours into a GPU run."""
+    from advdpnp.cli import build_parser
+
+    args, extra = build_parser().parse_known_args(argv)
+    if extra:
+        assert hasattr(args, "items") and all("=" in e and not e.startswith("-") for e in extra), argv
+        args.items = list(args.items) + extra
+    return args
+
+
+def test_paper_tables_trains_every_preset_with_its_standard_model_as_transfer_source(tmp_path, monkeypatch):
+    """The GPU script's plan, checked on CPU before a GPU hour is spent on it: every preset of the three
+    datasets and two architectures is trained with valid overrides, the standard model of each dataset and
+    architecture first (the others' transfer source), every call parses, a finished run is kept, an
+    interrupted one resumes, and N reaches the corruption set and the evaluations."""
+    from advdpnp.commands._common import config_from_args
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "paper"
+    done, cut = out / "svhn-wrn34_10-mart-s3", out / "svhn-wrn34_10-trades-s3"
+    done.mkdir(parents=True)
+    (done / "results.json").write_text("{}")
+    (cut / "checkpoints").mkdir(parents=True)
+    (cut / "checkpoints" / "last.pt").write_bytes(b"")
+    calls = _argv_calls("paper_tables.sh", tmp_path, OUT=str(out), SEED="3", N="1000", TRAIN_ARGS="train.epochs=2")
+    parsed = [(argv[0], _cli_args(argv)) for argv in calls]
+    methods = ["standard", "dpnp", "pgd_at", "trades", "mart", "adv_dpnp"]
+    runs = [f"{out}/{ds}-{arch}-{m}-s3" for ds in ("cifar10", "cifar100", "svhn")
+            for arch in ("preact_resnet18", "wrn34_10") for m in methods]
+
+    trains = [a for cmd, a in parsed if cmd == "train"]
+    assert [a.run_dir or a.resume for a in trains] == [r for r in runs if r != str(done)]
+    assert [a.resume for a in trains if a.resume] == [str(cut)]
+    for a in trains:
+        if a.resume:
+            continue
+        cfg = config_from_args(a.items)
+        name = Path(a.run_dir).name.removesuffix("-s3")
+        assert a.items[0] == f"configs/paper/{name}.yaml" and a.no_eval
+        assert (cfg.train.seed, cfg.train.epochs, cfg.train.amp, cfg.train.device, cfg.train.channels_last) \
+            == (3, 2, "bf16", "cuda", True)
+
+    evals = [a for cmd, a in parsed if cmd == "eval"]
+    assert [a.target for a in evals] == [r for r in runs if r != str(done)]
+    for a in evals:
+        ds, arch, method = Path(a.target).name.split("-")[:3]
+        assert (a.suite, a.n, a.device, a.corruptions) == ("full", 1000, "cuda", f"{out}/corruptions/{ds}")
+        if method == "standard":  # the source itself: no transfer check
+            assert (a.transfer_from, a.transfer_epochs) == (None, 0)
+        else:
+            assert a.transfer_from == f"{out}/{ds}-{arch}-standard-s3", a.target
+    corrupt = [(a.dataset, a.n, a.out) for cmd, a in parsed if cmd == "corrupt"]
+    assert corrupt == [(ds, 1000, f"{out}/corruptions/{ds}") for ds in ("cifar10", "cifar100", "svhn")]
+    first = [calls.index(next(c for c in calls if c[0] == "train" and f"/{ds}-" in str(c))) for ds in
+             ("cifar10", "cifar100", "svhn")]
+    assert [calls.index(c) for c in calls if c[0] == "corrupt"] == [i - 1 for i in first]
+    reports = [a for cmd, a in parsed if cmd == "report"]
+    assert [(a.out, a.run_dirs) for a in reports] == [
+        (f"{out}/report-{ds}-{arch}", runs[i * 6:(i + 1) * 6]) for i, (ds, arch) in enumerate(
+            (ds, arch) for ds in ("cifar10", "cifar100", "svhn") for arch in ("preact_resnet18", "wrn34_10"))]
