@@ -25,7 +25,7 @@ from pathlib import Path
 
 import torch
 
-from advdpnp.config import load_config
+from advdpnp.config import Config, load_config
 from advdpnp.train.trainer import Trainer
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,12 +33,17 @@ TRAIN_IMAGES = {"cifar10": 50_000, "cifar100": 50_000, "svhn": 73_257}
 VARIANTS = {"base": [], "channels_last": ["train.channels_last=true"], "cudnn_benchmark": []}
 
 
+def preset_config(arch: str, method: str, amp: str, variant: str, device: str) -> Config:
+    """The CIFAR-10 preset of (arch, method) with the measured setup's overrides (a bad name fails here)."""
+    return load_config(ROOT / f"configs/paper/cifar10-{arch}-{method}.yaml",
+                       [f"train.amp={amp}", f"train.device={device}", "train.progress=false", *VARIANTS[variant]])
+
+
 def step_seconds(arch: str, method: str, amp: str, variant: str, warmup: int, reps: int,
                  device: str) -> tuple[float, float]:
     """Median seconds of one training step and the peak GPU memory (GiB) of that setup."""
     torch.backends.cudnn.benchmark = variant == "cudnn_benchmark"
-    cfg = load_config(ROOT / f"configs/paper/cifar10-{arch}-{method}.yaml",
-                      [f"train.amp={amp}", f"train.device={device}", "train.progress=false", *VARIANTS[variant]])
+    cfg = preset_config(arch, method, amp, variant, device)
     cuda = torch.device(device).type == "cuda"
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     with tempfile.TemporaryDirectory(prefix="advdpnp-gpu-bench-") as tmp:
@@ -76,7 +81,7 @@ def projection(arch: str, method: str, step_s: float) -> list[dict]:
     return rows
 
 
-def main() -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--archs", nargs="+", default=["preact_resnet18", "wrn34_10"])
     p.add_argument("--methods", nargs="+", default=["standard", "dpnp", "pgd_at", "trades", "mart", "adv_dpnp"])
@@ -86,7 +91,11 @@ def main() -> None:
     p.add_argument("--reps", type=int, default=10)
     p.add_argument("--device", default="cuda", help="cuda or cuda:N (cpu only to check the script itself)")
     p.add_argument("--json", type=Path, help="also write every measurement here")
-    args = p.parse_args()
+    return p
+
+
+def main() -> None:
+    args = build_parser().parse_args()
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():
         raise SystemExit("error: bench_gpu_epoch.py needs a CUDA device (--device cuda)")
     name = torch.cuda.get_device_name(args.device) if torch.device(args.device).type == "cuda" else "cpu"

@@ -296,3 +296,55 @@ def test_paper_tables_trains_every_preset_with_its_standard_model_as_transfer_so
     assert [(a.out, a.run_dirs) for a in reports] == [
         (f"{out}/report-{ds}-{arch}", runs[i * 6:(i + 1) * 6]) for i, (ds, arch) in enumerate(
             (ds, arch) for ds in ("cifar10", "cifar100", "svhn") for arch in ("preact_resnet18", "wrn34_10"))]
+
+
+def test_gpu_check_stages_call_valid_commands(tmp_path, monkeypatch):
+    """gpu_check.sh runs in the few minutes a lent GPU gives, so its plan is checked on CPU with stand-ins
+    for nvidia-smi, torchrun and python: every stage runs, every `advdpnp` call (direct, under torchrun, or
+    through paper_tables.sh) parses with the real CLI and loads its preset with its overrides, and every
+    benchmarked setup has a preset."""
+    import importlib.util
+
+    from advdpnp.commands._common import config_from_args
+
+    monkeypatch.chdir(ROOT)
+    spec = importlib.util.spec_from_file_location("bench_gpu_epoch", ROOT / "benchmarks" / "bench_gpu_epoch.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bin_dir, out = tmp_path / "bin", tmp_path / "check"
+    bin_dir.mkdir()
+    (bin_dir / "nvidia-smi").write_text("#!/bin/sh\n")
+    (bin_dir / "torchrun").write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(tmp_path / 'argv.jsonl')!r}, "
+                                      "'a').write(json.dumps(['torchrun', *sys.argv[1:]]) + '\\n')\n")
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    calls = _argv_calls("gpu_check.sh", tmp_path, OUT=str(out), GPUS="2", PYTHON=str(tmp_path / "argv_stub.py"),
+                        PATH=f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+
+    summary = [line.split()[:2] for line in (out / "summary.txt").read_text().splitlines()]
+    assert summary == [[s, "rc=0"] for s in ("machine", "data", "bench-preact", "bench-variants", "bench-wrn",
+                                             "paper-smoke", "ddp", "tests")]
+    benches = [bench.build_parser().parse_args(a[1:]) for a in calls if a[0] == "benchmarks/bench_gpu_epoch.py"]
+    assert {arch for b in benches for arch in b.archs} == {"preact_resnet18", "wrn34_10"}
+    for b in benches:
+        for arch, method, amp, variant in ((r, m, a, v) for r in b.archs for m in b.methods for a in b.amps
+                                           for v in b.variants):
+            assert bench.preset_config(arch, method, amp, variant, "cuda").train.amp == amp
+
+    torchrun = [a for a in calls if a[0] == "torchrun"]
+    assert [a[1:4] for a in torchrun] == [["--nproc_per_node=2", "-m", "advdpnp"]] * 2
+    train, ev = (_cli_args(a[4:]) for a in torchrun)
+    cfg = config_from_args(train.items)
+    assert (cfg.method["name"], cfg.train.epochs, cfg.train.device, cfg.train.amp) == ("adv_dpnp", 1, "cuda", "bf16")
+    assert (ev.target, ev.suite, ev.n, ev.device) == (train.run_dir, "quick", 500, "cuda")
+
+    smoke = [(a[0], _cli_args(a)) for a in calls if a[0] in ("corrupt", "train", "eval", "analyze", "report")]
+    assert [cmd for cmd, _ in smoke] == ["corrupt"] + ["train", "eval", "analyze"] * 2 + ["report"]
+    for cmd, a in smoke:
+        if cmd == "train":
+            cfg = config_from_args(a.items)
+            assert (cfg.data.name, cfg.model.arch, cfg.train.epochs, cfg.train.progress) == \
+                ("cifar10", "preact_resnet18", 2, False)
+        if cmd in ("corrupt", "eval"):
+            assert a.n == 100
+    assert ["-m", "pytest"] == next(a for a in calls if a[0] == "-m")[:2]
