@@ -66,6 +66,11 @@ def verdict_counts(results: dict) -> str:
     return ", ".join(f"{verdicts.count(v)} {v}" for v in ("pass", "warn", "fail") if v in verdicts) or "–"
 
 
+def _label(path: Path) -> str:
+    """A results file's row label: its name, or RUN folder for RUN/results.json."""
+    return f"{path.parent.parent.name}/{path.parent.name}" if path.stem == "results" else path.stem
+
+
 def results_table(paths: list[Path], by_name: bool = False) -> str:
     """One row per results file (label: its name, or RUN folder for RUN/results.json), then their mean ± std.
 
@@ -84,7 +89,7 @@ def results_table(paths: list[Path], by_name: bool = False) -> str:
         per_file.append(acc)
         checks = verdict_counts(res)
         cells = [f"{100 * acc[a]:.1f}" if a in acc else "–" for a in cols[:-1]] + [checks]
-        label = f"{path.parent.parent.name}/{path.parent.name}" if path.stem == "results" else path.stem
+        label = _label(path)
         lines.append(f"| {label} | {res['n']} | " + " | ".join(cells) + " |")
         labels.append(re.sub(r"-s\d+$", "", label) if by_name else "")
     for group in dict.fromkeys(labels):
@@ -113,17 +118,9 @@ def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
     return "\n".join(lines)
 
 
-def eps_curve_table(folders: list[Path], seeds: list[int]) -> str:
-    """PGD accuracy at each radius of `eval`'s eps curve, mean ± std over the seeds: a defence tuned
+def curve_table(curves: dict[str, list[dict]]) -> str:
+    """PGD accuracy at each radius of `eval`'s eps curve, mean ± std over each row's runs: a defence tuned
     to the training eps can lead there and trail beyond it, which one number at eps hides."""
-    curves = {}
-    for folder in folders:
-        for seed in seeds:
-            path = folder / f"base-s{seed}" / "results.json"
-            if path.exists() and (curve := json.loads(path.read_text()).get("eps_curve")):
-                curves.setdefault(folder.name, []).append(curve)
-    if not curves:
-        return ""
     eps = next(iter(curves.values()))[0]["eps"]
     lines = ["| run | seeds | " + " | ".join(f"eps {e:g}" for e in eps) + " |", "|---" * (len(eps) + 2) + "|"]
     for name, runs in curves.items():
@@ -132,6 +129,31 @@ def eps_curve_table(folders: list[Path], seeds: list[int]) -> str:
         lines.append(f"| {name} | {len(runs)} | "
                      + " | ".join(mean_std([c["accuracy"][i] for c in runs]) for i in range(len(eps))) + " |")
     return "\n".join(lines)
+
+
+def eps_curve_table(folders: list[Path], seeds: list[int]) -> str:
+    """`curve_table` with one row per study folder over its seeds; empty if no run has an eps curve."""
+    curves = {}
+    for folder in folders:
+        for seed in seeds:
+            path = folder / f"base-s{seed}" / "results.json"
+            if path.exists() and (curve := json.loads(path.read_text()).get("eps_curve")):
+                curves.setdefault(folder.name, []).append(curve)
+    return curve_table(curves) if curves else ""
+
+
+def results_curve_table(paths: list[Path], by_name: bool = False) -> str:
+    """`curve_table` with one row per results file (labelled as in `results_table`), then the mean of
+    all of them, or with `by_name` of each label without its seed suffix."""
+    curves, groups = {}, {}
+    for path in paths:
+        label = _label(path)
+        if not (curve := json.loads(path.read_text()).get("eps_curve")):
+            raise SystemExit(f"{path}: no eps_curve; evaluate it with --suite quick or paper")
+        curves[label] = [curve]
+        groups.setdefault(re.sub(r"-s\d+$", "", label) if by_name else "", []).append(curve)
+    means = {(f"{g}: mean ± std" if g else "mean ± std"): c for g, c in groups.items() if len(c) > 1}
+    return curve_table(curves | means)
 
 
 def autoattack_variants(folders: list[Path], seeds: list[int]) -> str:
@@ -265,6 +287,8 @@ def main() -> None:
                    help="instead: one row per results file (e.g. runs/fmnist-w/sweep-paper/*.json)")
     p.add_argument("--by-name", action="store_true",
                    help="with --results: a mean row per file name without its -sSEED suffix, not one for all")
+    p.add_argument("--eps-curve", action="store_true",
+                   help="with --results: their PGD accuracy at each radius of the eps curve, not the attack table")
     p.add_argument("--seeds", default="0,1,2")
     p.add_argument("--prefix", default="digits", help="method folders are PREFIX-<method> (digits, fmnist)")
     p.add_argument("--beyond", type=Path, nargs="+", default=[], metavar="DIR",
@@ -275,7 +299,8 @@ def main() -> None:
         # an unmatched shell glob arrives as its pattern: say which file, not a traceback
         if missing := [str(r) for r in args.results if not r.is_file()]:
             p.error(f"no such results file: {' '.join(missing)}")
-        print(results_table(args.results, args.by_name))
+        table = results_curve_table if args.eps_curve else results_table
+        print(table(args.results, args.by_name))
         return
     if args.root is None:
         p.error("give a study folder or --results")

@@ -155,3 +155,21 @@ def test_a_missing_results_file_is_one_line_naming_it_not_a_traceback(tmp_path):
                           str(missing)], capture_output=True, text=True)
     assert res.returncode == 2 and f"no such results file: {missing}" in res.stderr
     assert "Traceback" not in res.stderr and not res.stdout
+
+
+def test_results_eps_curve_rows_per_file_and_a_mean_per_name(tmp_path):
+    for name, acc in (("a-s0", [0.8, 0.4]), ("a-s1", [0.9, 0.2]), ("b-s0", [0.7, 0.5])):
+        (tmp_path / f"{name}.json").write_text(json.dumps({"n": 100, "eps_curve": {"eps": [0.0, 0.15],
+                                                                                  "accuracy": acc}}))
+    files = sorted(str(f) for f in tmp_path.glob("*.json"))
+    res = subprocess.run([sys.executable, str(SCRIPT), "--results", *files, "--by-name", "--eps-curve"],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "| run | seeds | eps 0 | eps 0.15 |" in res.stdout
+    assert "| a-s1 | 1 | 90.0 | 20.0 |" in res.stdout
+    assert "| a: mean ± std | 2 | 85.0 ± 7.1 | 30.0 ± 14.1 |" in res.stdout
+    assert "| b: mean ± std" not in res.stdout  # one file: its own row says it all
+    (tmp_path / "c-s0.json").write_text(json.dumps({"n": 100}))  # evaluated without an eps curve
+    res = subprocess.run([sys.executable, str(SCRIPT), "--results", str(tmp_path / "c-s0.json"), "--eps-curve"],
+                         capture_output=True, text=True)
+    assert res.returncode == 1 and "c-s0.json: no eps_curve" in res.stderr and "Traceback" not in res.stderr
