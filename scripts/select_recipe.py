@@ -58,7 +58,8 @@ def main() -> None:
     print(accuracy_table(chosen, seeds))
     print("\n" + per_seed_table(chosen, seeds))
     print(f"\nMasking checks of the selected runs (seed {seeds[0]}):\n\n" + masking_table(chosen, seeds[0]))
-    print(f"\nLatent space of the selected runs (seed {seeds[0]}, `advdpnp analyze`):\n\n" + latent_table(chosen, seeds[0]))
+    print(f"\nLatent space of the selected runs (seed {seeds[0]}, `advdpnp analyze`):\n\n"
+          + latent_table(chosen, seeds[0]))
 
 
 if __name__ == "__main__":

@@ -235,7 +235,8 @@ def masking_table(folders: list[Path], seed: int) -> str:
         path = folder / f"base-s{seed}" / "results.json"
         if path.exists():
             checks = json.loads(path.read_text()).get("masking_checks", {})
-            lines.append(f"| {folder.name} | " + " | ".join(checks.get(c, {}).get("verdict", "–") for c in CHECKS) + " |")
+            verdicts = (checks.get(c, {}).get("verdict", "–") for c in CHECKS)
+            lines.append(f"| {folder.name} | " + " | ".join(verdicts) + " |")
     return "\n".join(lines)
 
 
@@ -275,7 +276,8 @@ def latent_mean_table(folders: list[Path], seeds: list[int]) -> str:
             group, metric = key.split(".")
             vals = [v for data in runs if (v := data.get(group, {}).get(metric)) is not None]
             sd = statistics.stdev(vals) if len(vals) > 1 else None
-            cells.append("–" if not vals else f"{statistics.fmean(vals):.3g}" + (f" ± {sd:.2g}" if sd is not None else ""))
+            spread = f" ± {sd:.2g}" if sd is not None else ""
+            cells.append(f"{statistics.fmean(vals):.3g}{spread}" if vals else "–")
         lines.append(f"| {name} | {len(runs)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

@@ -155,7 +155,8 @@ def test_fashion_mnist_partial_folder_names_missing_file(tmp_path):
     with pytest.raises(DataError) as e:
         fashion_mnist.fashion_mnist(str(tmp_path))
     msg = one_line_error(e)
-    assert "t10k-labels-idx1-ubyte" in msg and str(tmp_path) in msg and "train-images" not in msg.split("lacks")[1].split(";")[0]
+    missing = msg.split("lacks")[1].split(";")[0]
+    assert "t10k-labels-idx1-ubyte" in msg and str(tmp_path) in msg and "train-images" not in missing
 
 
 def test_fashion_mnist_truncated_gzip(tmp_path):

@@ -62,7 +62,8 @@ def _spawn(fn, *args, log_dir: Path, world: int = 2, timeout_s: float = 300.0) -
                     process.kill()
                 raise TimeoutError(f"{world} gloo ranks still running after {timeout_s:.0f} s")
     except (ProcessException, TimeoutError) as e:
-        raise RuntimeError(f"{e}\n" + "\n".join(_stderr_tail(log_dir / f"stderr{r}.log", r) for r in range(world))) from e
+        tails = (_stderr_tail(log_dir / f"stderr{r}.log", r) for r in range(world))
+        raise RuntimeError(f"{e}\n" + "\n".join(tails)) from e
 
 
 def _stderr_tail(path: Path, rank: int) -> str:

@@ -143,7 +143,8 @@ def test_scaled_hinge_pull_does_not_grow_with_the_radius_and_squared_does():
 
 def test_hinge_gaps_match_their_definitions():
     g = torch.Generator().manual_seed(3)
-    z, protos, y = torch.randn(6, 4, generator=g), 2.5 * torch.randn(5, 4, generator=g), torch.tensor([0, 1, 2, 3, 4, 0])
+    z, protos = torch.randn(6, 4, generator=g), 2.5 * torch.randn(5, 4, generator=g)
+    y = torch.tensor([0, 1, 2, 3, 4, 0])
     d = torch.cdist(z, protos)
     rival = d.scatter(1, y[:, None], float("inf")).min(dim=1).values
     own = d.gather(1, y[:, None]).squeeze(1)

@@ -33,7 +33,8 @@ def test_one_seed_prints_values_and_several_print_mean_and_sample_std(tmp_path):
     _run(tmp_path / "t-a" / "base-s1", 0.90, 0.70, 0.60, 0.40)
     _run(tmp_path / "t-b" / "base-s0", 0.75, 0.55, 0.45, 0.20)
     out = _tables(tmp_path, "0,1,2")
-    assert "| t-a | 2 | 100 | 85.0 ± 7.1 | – | – | – | 65.0 ± 7.1 | – | – | 65.0 ± 7.1 | 55.0 ± 7.1 |" in out
+    assert ("| t-a | 2 | 100 | 85.0 ± 7.1 | – | – | – | 65.0 ± 7.1 | – | – | 65.0 ± 7.1 | 55.0 ± 7.1 |"
+            in out)
     # one seed has no spread: its value alone, not "± 0.0"
     assert "| t-b | 1 | 100 | 75.0 | – | – | – | 55.0 | – | – | 55.0 | 45.0 |" in out
     # the per-seed row carries corruptions and the masking verdicts

@@ -104,7 +104,8 @@ def autoattack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
 
     `x` float in [0,1]. Each attack runs on the points still robust, block by block (blocks of
     `block` consecutive global `indices`). `start_flags` (default: clean correctness) are the
-    points to attack; `square_queries` lowers Square's budget (5000 in `standard`) for cheap checks. Info: per-attack accuracy after it ran, AutoAttack's own flags (warnings).
+    points to attack; `square_queries` lowers Square's budget (5000 in `standard`) for cheap checks.
+    Info: per-attack accuracy after it ran, AutoAttack's own flags (warnings).
     """
     attacks = list(attacks or VARIANTS[variant])
     indices = torch.arange(len(y)) if indices is None else indices.cpu().long()

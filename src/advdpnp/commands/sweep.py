@@ -268,7 +268,8 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
     check = test_check(rows, chosen, reference, tolerance) if reference else None
     lines = ["| setting | seeds | diverged | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 4) + "|"]
     for r in rows:
-        cells = [f"{100 * r['mean'][c]:.2f} ± {100 * r['std'].get(c, 0.0):.2f}" if c in r["mean"] else "–" for c in cols]
+        cells = [f"{100 * r['mean'][c]:.2f} ± {100 * r['std'].get(c, 0.0):.2f}" if c in r["mean"] else "–"
+                 for c in cols]
         mark = " **(chosen)**" if r["setting"] == chosen else ""
         lines.append(f"| {r['setting']}{mark} | {r['seeds']} | {r.get('diverged', 0)} | {r['n']} | "
                      + " | ".join(cells) + " |")

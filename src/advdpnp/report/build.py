@@ -13,7 +13,8 @@ from . import figures
 from ..train.environment import machines_summary
 from .document import Block, Bullets, Heading, Image, Paragraph, to_html_doc, to_markdown_doc
 from .runs import RunRecord
-from .tables import MAIN_LEGEND, Table, latent_table, main_table, masking_verdicts, other_attacks_table, to_csv, to_records
+from .tables import (MAIN_LEGEND, Table, latent_table, main_table, masking_verdicts, other_attacks_table, to_csv,
+                     to_records)
 
 
 def _slug(s: str) -> str:

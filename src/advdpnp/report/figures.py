@@ -88,8 +88,8 @@ def embedding_figure(z: torch.Tensor, z_adv: torch.Tensor, y: torch.Tensor, anch
                                label=f"class {c}")
             for (ax_x, ax_y), c in zip(anchor_xy, anchor_cls):
                 col = _style(c)[0] if not many else "white"
-                ax.scatter([ax_x], [ax_y], marker="*", s=200 if many else 420, color=col, edgecolor="black", linewidth=1.5,
-                           zorder=5)
+                ax.scatter([ax_x], [ax_y], marker="*", s=200 if many else 420, color=col, edgecolor="black",
+                           linewidth=1.5, zorder=5)
                 if k <= 20:
                     ax.annotate(str(c), (ax_x, ax_y), xytext=(7, 7), textcoords="offset points",
                                 fontsize=11, fontweight="bold", zorder=6)

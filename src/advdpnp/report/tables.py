@@ -145,7 +145,8 @@ def latent_table(records: Sequence[RunRecord]) -> Table | None:
     rows: list[list[Cell | str]] = []
     for r in have:
         lat = r.latent
-        pair = [f"{_fmt(lat.get('clean', {}).get(k))} | {_fmt(lat.get('adversarial', {}).get(k))}" for _, k in LATENT_ROWS]
+        clean, adv = lat.get("clean", {}), lat.get("adversarial", {})
+        pair = [f"{_fmt(clean.get(k))} | {_fmt(adv.get(k))}" for _, k in LATENT_ROWS]
         a, d = lat.get("anchors", {}), lat.get("drift", {})
         kind = str(lat.get("anchor", MISSING))
         rows.append([r.label, "prototypes" if kind == "prototypes" else "train centroids", str(lat.get("n", MISSING)),
