@@ -71,6 +71,11 @@ def _label(path: Path) -> str:
     return f"{path.parent.parent.name}/{path.parent.name}" if path.stem == "results" else path.stem
 
 
+def _group(label: str, by_name: bool) -> str:
+    """The mean row a labelled file joins: its label without the seed suffix with `by_name`, else one for all."""
+    return re.sub(r"-s\d+$", "", label) if by_name else ""
+
+
 def results_table(paths: list[Path], by_name: bool = False) -> str:
     """One row per results file (label: its name, or RUN folder for RUN/results.json), then their mean ± std.
 
@@ -91,7 +96,7 @@ def results_table(paths: list[Path], by_name: bool = False) -> str:
         cells = [f"{100 * acc[a]:.1f}" if a in acc else "–" for a in cols[:-1]] + [checks]
         label = _label(path)
         lines.append(f"| {label} | {res['n']} | " + " | ".join(cells) + " |")
-        labels.append(re.sub(r"-s\d+$", "", label) if by_name else "")
+        labels.append(_group(label, by_name))
     for group in dict.fromkeys(labels):
         accs = [acc for acc, lab in zip(per_file, labels) if lab == group]
         if len(accs) > 1:
@@ -151,7 +156,7 @@ def results_curve_table(paths: list[Path], by_name: bool = False) -> str:
         if not (curve := json.loads(path.read_text()).get("eps_curve")):
             raise SystemExit(f"{path}: no eps_curve; evaluate it with --suite quick or paper")
         curves[label] = [curve]
-        groups.setdefault(re.sub(r"-s\d+$", "", label) if by_name else "", []).append(curve)
+        groups.setdefault(_group(label, by_name), []).append(curve)
     means = {(f"{g}: mean ± std" if g else "mean ± std"): c for g, c in groups.items() if len(c) > 1}
     return curve_table(curves | means)
 
