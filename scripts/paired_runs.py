@@ -1,12 +1,15 @@
-"""Paired clean accuracy of two runs on the same points of the validation and test splits.
+"""Paired clean (and PGD) accuracy of two runs on the same points of the validation and test splits.
 
 Why: the validation and test points are fixed sets (`data.split_seed`), shared by every training seed,
 so a difference between two settings carries the sampling noise of those points however many seeds
 average it. The points only one model classifies correctly measure that noise (an exact two-sided sign
 test on them, McNemar's test), and reading the validation and test splits side by side shows whether a
-lead that chose a setting on validation holds on the test points.
+lead that chose a setting on validation holds on the test points. `--pgd` adds the same reading under
+the evaluation suite's L-inf PGD (the runs' `eval` settings, seeded by point index, so on the first
+points of the test split it repeats the suite's pgd column), e.g. on a whole test split where the
+suite read 1000 points.
 
-    python scripts/paired_runs.py RUN_A RUN_B [RUN_A RUN_B ...] [--n 1000] [--splits val,test]
+    python scripts/paired_runs.py RUN_A RUN_B [RUN_A RUN_B ...] [--n 1000] [--splits val,test] [--pgd] [--cache]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import sys
 from pathlib import Path
 
 import torch
+from tqdm.auto import tqdm
 
 # the fields that fix which images the validation and test splits hold
 SPLIT_FIELDS = ("name", "val_fraction", "split_seed", "test_subset")
@@ -30,17 +34,78 @@ def sign_test(only_a: int, only_b: int) -> float:
     return min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m)
 
 
-def correct(run: str, splits: list[str], n: int, which: str) -> tuple[tuple, dict[str, torch.Tensor]]:
-    """The run's split identity and its clean correctness flags on the first `n` points of each split."""
-    from advdpnp.evaluate.accuracy import clean_correct
-    from advdpnp.evaluate.load import load_run
+def run_settings(run: str, eps: float | None = None) -> tuple[tuple, tuple]:
+    """The run's split identity and its PGD settings (the evaluation suite's: its `eval` config at `eps`, or
+    at its training eps), from RUN/config.yaml, so that every pair is checked before any model is read."""
+    import yaml
 
-    cfg, model, data, _ = load_run(run, which=which, device="cpu")
+    from advdpnp.evaluate.load import config_from_dict
+
+    cfg = config_from_dict(yaml.safe_load((Path(run) / "config.yaml").read_text()))
+    e, eps = cfg.eval, cfg.attack.eps if eps is None else eps
+    return (tuple(getattr(cfg.data, f) for f in SPLIT_FIELDS),
+            (eps, e.pgd_steps, e.pgd_alpha or eps / 4, e.pgd_restarts, e.seed))
+
+
+def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | None = None,
+            cache: bool = False) -> dict[tuple[str, str], torch.Tensor]:
+    """Correctness flags on the first `n` points of each split, keyed (reading, split): clean, and pgdSTEPS
+    under `attack` (eps, steps, step, restarts, seed) when given. With `cache`, flags are kept in
+    RUN/paired_flags/, in a file named for the checkpoint's sha256 and `n` (so retrained weights never reuse
+    them), and read from there."""
+    from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
+    from advdpnp.evaluate.load import load_run
+    from advdpnp.train.checkpoint import atomic_save, safe_load, sha256_file
+
+    cfg, model, data, ckpt = load_run(run, which=which, device="cpu")
+    bs = cfg.eval.batch_size
+    store = Path(run) / "paired_flags" / f"{ckpt.stem}-{sha256_file(ckpt)[:16]}-n{n}.pt" if cache else None
+    saved = safe_load(store) if store and store.is_file() else {}
+    known = len(saved)
     flags = {}
     for split in splits:
         x, y = data.split(split)
-        flags[split] = clean_correct(model, x[:n], y[:n])
-    return tuple(getattr(cfg.data, f) for f in SPLIT_FIELDS), flags
+        x, y = x[:n], y[:n]
+        if f"clean/{split}" not in saved:
+            saved[f"clean/{split}"] = clean_correct(model, x, y)
+        flags["clean", split] = clean = saved[f"clean/{split}"]
+        if attack is None:
+            continue
+        eps, steps, alpha, restarts, seed = attack
+        key = f"pgd{steps}-eps{eps:g}-step{alpha:g}-restarts{restarts}-seed{seed}/{split}"
+        if key not in saved:  # chunks of whole batches: the suite's batches, so its flags to the last bit
+            chunk = 8 * bs
+            robust = [pgd_correct(model, x[i:i + chunk], y[i:i + chunk], eps, alpha, steps, restarts, "ce", bs, seed,
+                                  torch.arange(i, min(i + chunk, len(y))))
+                      for i in tqdm(range(0, len(y), chunk), desc=f"{Path(run).name} {split} PGD-{steps}",
+                                    leave=False)]
+            saved[key] = torch.cat(robust) & clean
+        flags[f"pgd{steps}", split] = saved[key]
+    if store and len(saved) > known:
+        store.parent.mkdir(exist_ok=True)
+        atomic_save(saved, store, keep_previous=False)
+    return flags
+
+
+def print_table(reading: str, pairs: list[tuple[str, str]], flags: dict, splits: list[str]) -> None:
+    """One markdown table of the pairs' `reading` flags, with the pooled discordant counts."""
+    print(f"| A | B | split | n | A {reading} | B {reading} | only A | only B | A - B | sign test p |")
+    print("|---" * 10 + "|")
+    totals = {s: [0, 0, 0] for s in splits}  # only A, only B, points
+    for a, b in pairs:
+        for s in splits:
+            x, y = flags[a][reading, s], flags[b][reading, s]
+            only_a, only_b = int((x & ~y).sum()), int((y & ~x).sum())
+            totals[s] = [totals[s][0] + only_a, totals[s][1] + only_b, totals[s][2] + len(x)]
+            print(f"| {Path(a).name} | {Path(b).name} | {s} | {len(x)} | {100 * x.float().mean():.1f} | "
+                  f"{100 * y.float().mean():.1f} | {only_a} | {only_b} | {100 * (only_a - only_b) / len(x):+.1f} | "
+                  f"{sign_test(only_a, only_b):.2g} |")
+    if len(pairs) > 1:
+        for s, (only_a, only_b, points) in totals.items():
+            diff = 100 * (only_a - only_b) / points
+            print(f"| all pairs | | {s} | {points} | | | {only_a} | {only_b} | {diff:+.1f} | – |")
+        print("\nNo p-value for the sum: the pairs reuse the same points, so pooling seeds averages training "
+              "noise only.")
 
 
 def main() -> None:
@@ -50,36 +115,44 @@ def main() -> None:
                    help="first N points of each split (default 1000; more than a split holds: all of it)")
     p.add_argument("--splits", default="val,test", help="comma-separated, of val and test (default val,test)")
     p.add_argument("--which", default="best", help="checkpoint of each run (default best)")
+    p.add_argument("--pgd", action="store_true",
+                   help="also compare accuracy under the evaluation suite's PGD (the runs' eval config)")
+    p.add_argument("--eps", type=float, help="PGD radius (default: the runs' training eps, which must agree)")
+    p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
+    p.add_argument("--cache", action="store_true",
+                   help="keep each run's flags in RUN/paired_flags/ and reuse them (e.g. one run in several pairs, "
+                        "or pairs read by separate processes and then tabulated together)")
     args = p.parse_args()
     splits = [s for s in args.splits.split(",") if s]
     if len(args.runs) % 2:
         p.error(f"runs come in pairs (A B); got {len(args.runs)}")
     if not splits or any(s not in ("val", "test") for s in splits):
         p.error(f"--splits takes val and/or test, got {args.splits!r}")
+    if args.eps is not None and args.eps <= 0:
+        p.error(f"--eps must be a radius > 0, got {args.eps}")
+    if args.threads < 1:
+        p.error(f"--threads must be >= 1, got {args.threads}")
     if missing := [r for r in args.runs if not (Path(r) / "config.yaml").is_file()]:
         p.error(f"not a run folder (no config.yaml): {' '.join(missing)}")
-    torch.set_num_threads(1)
-    print("| A | B | split | n | A clean | B clean | only A | only B | A - B | sign test p |")
-    print("|---" * 10 + "|")
-    totals = {s: [0, 0, 0] for s in splits}  # only A, only B, points
-    for a, b in zip(args.runs[::2], args.runs[1::2]):
-        (ident_a, fa), (ident_b, fb) = correct(a, splits, args.n, args.which), correct(b, splits, args.n, args.which)
-        if ident_a != ident_b:
-            sys.exit(f"{a} and {b} split the data differently ({', '.join(SPLIT_FIELDS)}: {ident_a} vs {ident_b}); "
-                     "their points are not paired")
-        for s in splits:
-            x, y = fa[s], fb[s]
-            only_a, only_b = int((x & ~y).sum()), int((y & ~x).sum())
-            totals[s] = [totals[s][0] + only_a, totals[s][1] + only_b, totals[s][2] + len(x)]
-            print(f"| {Path(a).name} | {Path(b).name} | {s} | {len(x)} | {100 * x.float().mean():.1f} | "
-                  f"{100 * y.float().mean():.1f} | {only_a} | {only_b} | {100 * (only_a - only_b) / len(x):+.1f} | "
-                  f"{sign_test(only_a, only_b):.2g} |")
-    if len(args.runs) > 2:
-        for s, (only_a, only_b, points) in totals.items():
-            diff = 100 * (only_a - only_b) / points
-            print(f"| all pairs | | {s} | {points} | | | {only_a} | {only_b} | {diff:+.1f} | – |")
-        print("\nNo p-value for the sum: the pairs reuse the same points, so pooling seeds averages training "
-              "noise only.")
+    torch.set_num_threads(args.threads)
+    pairs = list(zip(args.runs[::2], args.runs[1::2]))
+    settings = {r: run_settings(r, args.eps) for r in dict.fromkeys(args.runs)}
+    for a, b in pairs:
+        if settings[a][0] != settings[b][0]:
+            sys.exit(f"{a} and {b} split the data differently ({', '.join(SPLIT_FIELDS)}: {settings[a][0]} vs "
+                     f"{settings[b][0]}); their points are not paired")
+    attacks = {attack for _, attack in settings.values()}
+    if args.pgd and len(attacks) > 1:
+        sys.exit("the runs' PGD settings differ (eps, steps, step, restarts, seed: "
+                 f"{' vs '.join(map(str, sorted(attacks)))}); pass --eps or compare runs evaluated alike")
+    attack = attacks.pop() if args.pgd else None
+    flags = {r: correct(r, splits, args.n, args.which, attack, args.cache) for r in settings}
+    print_table("clean", pairs, flags, splits)
+    if attack:
+        eps, steps, alpha, restarts, seed = attack
+        print(f"\nUnder PGD-{steps} at eps {eps:g} (step {alpha:g}, {restarts} random start(s), seed {seed}; "
+              "clean and attacked both correct):\n")
+        print_table(f"pgd{steps}", pairs, flags, splits)
 
 
 if __name__ == "__main__":

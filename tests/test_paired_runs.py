@@ -1,14 +1,18 @@
-"""scripts/paired_runs.py: paired clean accuracy of two runs on the same validation and test points."""
+"""scripts/paired_runs.py: paired clean and PGD accuracy of two runs on the same validation and test points."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import torch
 
+from advdpnp.cli import main
+from advdpnp.train.checkpoint import atomic_save, safe_load
 from advdpnp.train.trainer import Trainer
 
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "paired_runs.py"
@@ -60,3 +64,60 @@ def test_bad_inputs_are_one_line_errors(tiny_cfg, tmp_path):
     res = _script(str(a), str(tmp_path / "nope"))
     assert res.returncode == 2 and "not a run folder" in res.stderr
     assert "--splits" in _script(str(a), str(a), "--splits", "train").stderr
+
+
+def test_pgd_reading_repeats_the_suites_pgd_flags(tiny_cfg, tmp_path):
+    # batches of 4 make the script attack the (62) test points in two chunks of 32: the random starts must
+    # follow each point's index in the split, as the suite's do
+    opts = ("eval.batch_size=4", "eval.pgd_steps=3")
+    runs = []
+    for seed in (0, 1):
+        d = tmp_path / f"s{seed}"
+        Trainer(tiny_cfg(f"train.seed={seed}", *opts), d).fit()
+        runs.append(str(d))
+    assert main(["eval", runs[0], "--suite", "quick", "--n", "64", "--device", "cpu", "--no-progress"]) == 0
+    suite = json.loads((Path(runs[0]) / "results.json").read_text())["per_sample"]
+    _, attack = paired_runs.run_settings(runs[0])
+    flags = paired_runs.correct(runs[0], ["test"], 64, "best", attack)
+    assert attack[1] == 3 and flags["clean", "test"].int().tolist() == suite["clean"]
+    assert flags["pgd3", "test"].int().tolist() == suite["pgd3"]
+    assert 0 < sum(suite["pgd3"]) < sum(suite["clean"])  # the attack breaks some points, not all
+    res = _script(*runs, "--pgd", "--splits", "test", "--n", "64")
+    assert res.returncode == 0, res.stderr
+    pgd_rows = res.stdout.split("Under PGD-3 at eps")[1].splitlines()
+    row = next(r for r in pgd_rows if r.startswith("| s0 | s1 | test |")).split(" | ")
+    assert int(row[3]) == len(suite["pgd3"]) and float(row[4]) == round(100 * sum(suite["pgd3"]) / int(row[3]), 1)
+    res = _script(*runs, "--pgd", "--eps", "0")
+    assert res.returncode == 2 and "--eps must be a radius > 0" in res.stderr
+
+
+def test_pgd_reading_refuses_runs_attacked_differently(tiny_cfg, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    Trainer(tiny_cfg("eval.pgd_steps=2"), a).fit()
+    Trainer(tiny_cfg("eval.pgd_steps=3"), b).fit()
+    res = _script(str(a), str(b), "--pgd", "--n", "8")
+    assert res.returncode == 1 and "PGD settings differ" in res.stderr and "Traceback" not in res.stderr
+    assert _script(str(a), str(b), "--n", "8").returncode == 0  # the clean reading alone does not care
+
+
+def test_cache_is_read_back_and_keyed_by_the_weights(tiny_cfg, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    for seed, d in enumerate((a, b)):
+        Trainer(tiny_cfg(f"train.seed={seed}", "eval.pgd_steps=2"), d).fit()
+    args = (str(a), str(b), "--pgd", "--cache", "--n", "32")
+    first = _script(*args)
+    assert first.returncode == 0, first.stderr
+    files = list((a / "paired_flags").glob("*.pt"))
+    assert len(files) == 1 and files[0].name.startswith("best-") and files[0].name.endswith("-n32.pt")
+    assert _script(*args).stdout == first.stdout
+    saved = torch.load(files[0], weights_only=True)
+    assert set(saved) == {"clean/val", "clean/test", "pgd2-eps0.2-step0.05-restarts1-seed0/val",
+                          "pgd2-eps0.2-step0.05-restarts1-seed0/test"}
+    saved["clean/test"] = ~saved["clean/test"]  # the tables must come from the file, not a fresh reading
+    atomic_save(saved, files[0], keep_previous=False)
+    assert _script(*args).stdout != first.stdout
+    ckpt = a / "checkpoints" / "best.pt"  # other weights: a new file, read afresh
+    state = safe_load(ckpt)
+    state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
+    atomic_save(state, ckpt, keep_previous=False)
+    assert _script(*args).returncode == 0 and len(list((a / "paired_flags").glob("*.pt"))) == 2
