@@ -37,14 +37,15 @@ def sign_test(only_a: int, only_b: int) -> float:
 def run_settings(run: str, eps: float | None = None) -> tuple[tuple, tuple]:
     """The run's split identity and its PGD settings (the evaluation suite's: its `eval` config at `eps`, or
     at its training eps), from RUN/config.yaml, so that every pair is checked before any model is read."""
-    import yaml
+    from advdpnp.config import load_config
+    from advdpnp.evaluate.suite import SuiteParams
 
-    from advdpnp.evaluate.load import config_from_dict
-
-    cfg = config_from_dict(yaml.safe_load((Path(run) / "config.yaml").read_text()))
-    e, eps = cfg.eval, cfg.attack.eps if eps is None else eps
+    cfg = load_config(Path(run) / "config.yaml")
+    e = cfg.eval
+    suite = SuiteParams(eps=cfg.attack.eps if eps is None else eps, steps=e.pgd_steps, alpha=e.pgd_alpha,
+                        restarts=e.pgd_restarts, seed=e.seed)
     return (tuple(getattr(cfg.data, f) for f in SPLIT_FIELDS),
-            (eps, e.pgd_steps, e.pgd_alpha or eps / 4, e.pgd_restarts, e.seed))
+            (suite.eps, suite.steps, suite.step, suite.restarts, suite.seed))
 
 
 def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | None = None,
