@@ -253,7 +253,7 @@ def choose(rows: list[dict], reference: dict, tolerance: float) -> str | None:
     return max(ok, key=lambda r: r["mean"]["val_clean"])["setting"] if ok else None
 
 
-def choice_margin(rows: list[dict], chosen: str | None, reference: dict, tolerance: float) -> dict | None:
+def choice_lead(rows: list[dict], chosen: str | None, reference: dict, tolerance: float) -> dict | None:
     """The chosen row's val_clean lead over the best other eligible row, with the standard error of that
     difference over seeds: the rule picks the best mean even when the lead is inside the seed noise, and a
     reader deciding on a default needs to see that. No standard error from a single seed."""
@@ -290,7 +290,7 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
     cols = [k for k in VALIDATION if any(k in r["mean"] for r in rows)] + tests
     chosen = choose(rows, reference, tolerance) if reference else None
     check = test_check(rows, chosen, reference, tolerance) if reference else None
-    margin = choice_margin(rows, chosen, reference, tolerance) if reference else None
+    lead = choice_lead(rows, chosen, reference, tolerance) if reference else None
     lines = ["| setting | seeds | diverged | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 4) + "|"]
     for r in rows:
         cells = [f"{100 * r['mean'][c]:.2f} ± {100 * r['std'].get(c, 0.0):.2f}" if c in r["mean"] else "–"
@@ -306,8 +306,8 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
         ref_val = f"{100 * reference['val_pgd']:.2f} %" if "val_pgd" in reference else "missing"
         lines.append(f"Reference val_pgd: {ref_val}; rule (on validation): best val_clean with val_pgd >= reference "
                      f"- {tolerance} points; chosen: {chosen or 'none satisfies the rule'}.")
-        if margin:
-            lines.append(_margin_line(margin))
+        if lead:
+            lines.append(_lead_line(lead))
         if check:
             lines.append(f"Test check of the choice (not used to choose): {check['metric']} "
                          f"{100 * check['chosen']:.2f} % vs reference {100 * check['reference']:.2f} % - {tolerance} "
@@ -320,13 +320,13 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
             f.write(f"{r['setting']},{r['seeds']},{r['n']}," + ",".join(vals) + "\n")
     (out / "sweep.json").write_text(json.dumps({"rows": rows, "reference": reference, "chosen": chosen,
                                                 "selected_on": "validation", "test_check": check,
-                                                "choice_margin": margin}, indent=2))
+                                                "choice_lead": lead}, indent=2))
 
 
-def _margin_line(margin: dict) -> str:
-    lead = (f"Lead of the choice: val_clean {100 * margin['gap']:.2f} points above the runner-up "
-            f"({margin['runner_up']})")
-    if margin["standard_error"] is None:
-        return lead + "; one seed, so no seed spread to judge it by."
-    verdict = "more than 2 standard errors" if margin["clear"] else "within the seed noise (under 2 standard errors)"
-    return lead + f", standard error {100 * margin['standard_error']:.2f} points over seeds: {verdict}."
+def _lead_line(lead: dict) -> str:
+    text = (f"Lead of the choice: val_clean {100 * lead['gap']:.2f} points above the runner-up "
+            f"({lead['runner_up']})")
+    if lead["standard_error"] is None:
+        return text + "; one seed, so no seed spread to judge it by."
+    verdict = "more than 2 standard errors" if lead["clear"] else "within the seed noise (under 2 standard errors)"
+    return text + f", standard error {100 * lead['standard_error']:.2f} points over seeds: {verdict}."
