@@ -191,19 +191,19 @@ def test_the_choice_reports_its_lead_over_the_runner_up_in_standard_errors(tmp_p
     rows = [_seeded_row("a", 0.80, 0.01), _seeded_row("b", 0.79, 0.01),
             _seeded_row("c", 0.99, 0.01, val_pgd=0.40), {**_seeded_row("d", 0.85, 0.01), "diverged": 1}]
     assert choose(rows, ref, 1.0) == "a"
-    lead = choice_lead(rows, "a", ref, 1.0)
+    lead = choice_lead(rows, ref, 1.0)
     assert lead["runner_up"] == "b" and lead["gap"] == pytest.approx(0.01)  # between 1 and 2 standard errors
     assert lead["standard_error"] == pytest.approx((2 * 0.01 ** 2 / 5) ** 0.5) and lead["clear"] is False
     write_tables(tmp_path, rows, ref, 1.0)
     assert "1.00 points above the runner-up (b), standard error 0.63 points over seeds: within the seed noise" in (
         tmp_path / "sweep.md").read_text()
     rows[1] = _seeded_row("b", 0.77, 0.01)  # 3 points against a standard error of 0.63
-    assert choice_lead(rows, "a", ref, 1.0)["clear"] is True
+    assert choice_lead(rows, ref, 1.0)["clear"] is True
     one_seed = [_seeded_row("a", 0.80, 0.0, seeds=1), _seeded_row("b", 0.70, 0.0, seeds=1)]
-    assert choice_lead(one_seed, "a", ref, 1.0)["standard_error"] is None
+    assert choice_lead(one_seed, ref, 1.0)["standard_error"] is None
     write_tables(tmp_path, one_seed, ref, 1.0)
     assert "one seed, so no seed spread to judge it by" in (tmp_path / "sweep.md").read_text()
-    assert choice_lead(one_seed[:1], "a", ref, 1.0) is None  # nothing to compare with
+    assert choice_lead(one_seed[:1], ref, 1.0) is None  # nothing to compare with
 
 
 def test_validation_at_best_follows_the_trainers_first_maximum(tmp_path):

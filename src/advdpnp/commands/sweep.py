@@ -253,19 +253,16 @@ def choose(rows: list[dict], reference: dict, tolerance: float) -> str | None:
     return max(ok, key=lambda r: r["mean"]["val_clean"])["setting"] if ok else None
 
 
-def choice_lead(rows: list[dict], chosen: str | None, reference: dict, tolerance: float) -> dict | None:
-    """The chosen row's val_clean lead over the best other eligible row, with the standard error of that
-    difference over seeds: the rule picks the best mean even when the lead is inside the seed noise, and a
+def choice_lead(rows: list[dict], reference: dict, tolerance: float) -> dict | None:
+    """The chosen row's val_clean lead over the runner-up among the eligible rows, with the standard error of
+    that difference over seeds: the rule picks the best mean even when the lead is inside the seed noise, and a
     reader deciding on a default needs to see that. No standard error from a single seed."""
-    ok = _eligible(rows, reference, tolerance)
-    row = next((r for r in ok if r["setting"] == chosen), None)
-    others = [r for r in ok if r is not row]
-    if row is None or not others:
+    ok = sorted(_eligible(rows, reference, tolerance), key=lambda r: r["mean"]["val_clean"], reverse=True)
+    if len(ok) < 2:
         return None
-    runner = max(others, key=lambda r: r["mean"]["val_clean"])
-    pair = (row, runner)
-    se = (math.sqrt(sum(r["std"].get("val_clean", 0.0) ** 2 / r["seeds"] for r in pair))
-          if all(r["seeds"] > 1 for r in pair) else None)
+    row, runner = ok[:2]
+    se = (math.sqrt(sum(r["std"].get("val_clean", 0.0) ** 2 / r["seeds"] for r in ok[:2]))
+          if all(r["seeds"] > 1 for r in ok[:2]) else None)
     gap = row["mean"]["val_clean"] - runner["mean"]["val_clean"]
     return {"runner_up": runner["setting"], "gap": gap, "standard_error": se,
             "clear": None if se is None else gap > 2 * se}
@@ -290,7 +287,7 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
     cols = [k for k in VALIDATION if any(k in r["mean"] for r in rows)] + tests
     chosen = choose(rows, reference, tolerance) if reference else None
     check = test_check(rows, chosen, reference, tolerance) if reference else None
-    lead = choice_lead(rows, chosen, reference, tolerance) if reference else None
+    lead = choice_lead(rows, reference, tolerance) if reference else None
     lines = ["| setting | seeds | diverged | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 4) + "|"]
     for r in rows:
         cells = [f"{100 * r['mean'][c]:.2f} ± {100 * r['std'].get(c, 0.0):.2f}" if c in r["mean"] else "–"
