@@ -3,8 +3,8 @@
 # floating-point noise across machines). Finished runs are skipped, so an interrupted run continues.
 #   OUT=runs/study       where the runs go (git-ignored)
 #   SEEDS=0,1,2          training seeds of the method comparison
-#   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison (step 2); the
-#                        standard seed-0 model of step 1 is trained whatever this says (transfer source)
+#   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison (step 2; empty: none);
+#                        the standard seed-0 model of step 1 is trained whatever this says (transfer source)
 #   ABLATION_SEEDS=0,1,2   training seeds of the ablations (empty: no ablations)
 #   HINGE_SEEDS=0,1,2    training seeds of the feature-hinge forms scaled and distance (empty: none)
 #   REPORT=1             0: skip the latent analysis and the report of step 4 (e.g. when the report
@@ -38,7 +38,7 @@ TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
 
 # 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
 #    the adaptive prototype attack(s), masking checks on 100 points.
-for m in ${METHODS:-standard dpnp pgd_at trades mart adv_dpnp}; do
+for m in ${METHODS-standard dpnp pgd_at trades mart adv_dpnp}; do
   "$ADVDPNP" sweep "configs/quick/digits-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" \
     -o "$OUT/digits-$m"
 done

@@ -4,7 +4,8 @@
 #   OUT=runs/fmnist-w    where the runs go (git-ignored)
 #   CORRUPTIONS=runs/fmnist/corruptions   the generated corruption set (made here if missing)
 #   SEEDS=0,1,2          training seeds
-#   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison
+#   METHODS="standard dpnp pgd_at trades mart adv_dpnp"   methods of the comparison (empty: none, e.g. to
+#                        add ablations to a finished comparison)
 #   ABLATIONS="no_pos no_neg no_cons single_branch proto_pgd_at"   ablations of Adv-DPNP (step 3b)
 #   ABLATION_SEEDS=0,1,2 training seeds of the ablations (empty: no ablations)
 #   HINGE_SEEDS=0,1,2    training seeds of Adv-DPNP with the feature hinge (step 3c; empty: none)
@@ -44,7 +45,7 @@ PYTHON=${PYTHON:-python}
 OUT=${OUT:-runs/fmnist-w}
 CORRUPTIONS=${CORRUPTIONS:-runs/fmnist/corruptions}
 SEEDS=${SEEDS:-0,1,2}
-METHODS=${METHODS:-standard dpnp pgd_at trades mart adv_dpnp}
+METHODS=${METHODS-standard dpnp pgd_at trades mart adv_dpnp}
 SUBSET=${SUBSET:-4000}
 EPOCHS=${EPOCHS:-6}
 N=${N:-1000}

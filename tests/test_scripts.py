@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -61,6 +63,21 @@ def test_reproduce_digits_trains_only_the_given_methods_besides_the_transfer_sou
     assert proc.returncode == 0, proc.stderr
     sweeps = [c.split()[3] for c in (tmp_path / "calls.log").read_text().splitlines() if c.split()[2] == "sweep"]
     assert sweeps == [f"configs/quick/digits-{m}.yaml" for m in ("standard", "adv_dpnp", "pgd_at")]
+
+
+@pytest.mark.parametrize("script, prefix, ablations", [
+    ("reproduce_fmnist.sh", "fmnist", ["no_cons"]),  # ABLATIONS picks them; the digits script runs all five
+    ("reproduce_digits.sh", "digits", ["no_pos", "no_neg", "no_cons", "single_branch", "proto_pgd_at"])])
+def test_an_empty_methods_list_adds_ablations_without_training_any_method(tmp_path, script, prefix, ablations):
+    """The thirty-fourth pass added two ablations to a finished comparison; `METHODS=` (empty) used to fall back
+    to all six methods. Empty means none: only the transfer source and the requested ablation are trained."""
+    env = dict(OUT=str(tmp_path / "out"), CORRUPTIONS=str(tmp_path / "c"), METHODS="", ABLATIONS="no_cons",
+               ABLATION_SEEDS="0", HINGE_SEEDS="", FIGURES="", FULL_AA_N="0", REPORT="0", FULL_AA_METHODS="")
+    proc = _run(script, tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    sweeps = [c.split()[3] for c in (tmp_path / "calls.log").read_text().splitlines() if c.split()[2] == "sweep"]
+    assert sweeps == [f"configs/quick/{prefix}-standard.yaml"] + [
+        f"configs/quick/ablations/{prefix}-{a}.yaml" for a in ablations]
 
 
 def test_kernel_spread_passes_each_setting_to_training_and_stops_on_a_typo_before_any(tmp_path):
