@@ -70,7 +70,7 @@ def test_reproduce_digits_trains_only_the_given_methods_besides_the_transfer_sou
     ("reproduce_digits.sh", "digits", ["no_pos", "no_neg", "no_cons", "single_branch", "proto_pgd_at"])])
 def test_an_empty_methods_list_adds_ablations_without_training_any_method(tmp_path, script, prefix, ablations):
     """The thirty-fourth pass added two ablations to a finished comparison; `METHODS=` (empty) used to fall back
-    to all six methods. Empty means none: only the transfer source and the requested ablation are trained."""
+    to all six methods. Empty means none: only the transfer source and the ablations are trained."""
     env = dict(OUT=str(tmp_path / "out"), CORRUPTIONS=str(tmp_path / "c"), METHODS="", ABLATIONS="no_cons",
                ABLATION_SEEDS="0", HINGE_SEEDS="", FIGURES="", FULL_AA_N="0", REPORT="0", FULL_AA_METHODS="")
     proc = _run(script, tmp_path, **env)
