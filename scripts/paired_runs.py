@@ -1,4 +1,4 @@
-"""Paired clean (and PGD) accuracy of two runs on the same points of the validation and test splits.
+"""Paired clean, PGD and AutoAttack accuracy of two runs on the same points of the validation and test splits.
 
 Why: the validation and test points are fixed sets (`data.split_seed`), shared by every training seed,
 so a difference between two settings carries the sampling noise of those points however many seeds
@@ -7,9 +7,12 @@ test on them, McNemar's test), and reading the validation and test splits side b
 lead that chose a setting on validation holds on the test points. `--pgd` adds the same reading under
 the evaluation suite's L-inf PGD (the runs' `eval` settings, seeded by point index, so on the first
 points of the test split it repeats the suite's pgd column), e.g. on a whole test split where the
-suite read 1000 points.
+suite read 1000 points. `--aa` adds the suite's cheaper AutoAttack (official APGD-CE + APGD-T, its seed and
+blocks of points, so again the suite's flags on the points it read): the costliest reading, about 8 min per
+1000 Fashion-MNIST points on one CPU thread; with `--cache` a killed reading resumes at its next block.
 
-    python scripts/paired_runs.py RUN_A RUN_B [RUN_A RUN_B ...] [--n 1000] [--splits val,test] [--pgd] [--cache]
+    python scripts/paired_runs.py RUN_A RUN_B [RUN_A RUN_B ...] [--n 1000] [--splits val,test] [--pgd] [--aa]
+        [--cache]
 """
 
 from __future__ import annotations
@@ -49,13 +52,17 @@ def run_settings(run: str, eps: float | None = None) -> tuple[tuple, tuple]:
 
 
 def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | None = None,
-            cache: bool = False) -> dict[tuple[str, str], torch.Tensor]:
-    """Correctness flags on the first `n` points of each split, keyed (reading, split): clean, and pgdSTEPS
-    under `attack` (eps, steps, step, restarts, seed) when given. With `cache`, flags are kept in
-    RUN/paired_flags/, in a file named for the checkpoint's sha256 and `n` (so retrained weights never reuse
-    them), and read from there."""
+            cache: bool = False, aa: tuple | None = None) -> dict[tuple[str, str], torch.Tensor]:
+    """Correctness flags on the first `n` points of each split, keyed (reading, split): clean, pgdSTEPS
+    under `attack` (eps, steps, step, restarts, seed) and aa under the suite's AutoAttack at `aa` (eps, seed),
+    when given. With `cache`, flags are kept in RUN/paired_flags/, in a file named for the checkpoint's sha256
+    and `n` (so retrained weights never reuse them), and read from there; AutoAttack's state file sits beside
+    it until its reading is saved."""
+    from advdpnp.attacks.autoattack import autoattack_correct
+    from advdpnp.data.augment import as_float
     from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
     from advdpnp.evaluate.load import load_run
+    from advdpnp.evaluate.suite import SuiteParams
     from advdpnp.train.checkpoint import atomic_save, safe_load, sha256_file
 
     cfg, model, data, ckpt = load_run(run, which=which, device="cpu")
@@ -70,21 +77,34 @@ def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | Non
         if f"clean/{split}" not in saved:
             saved[f"clean/{split}"] = clean_correct(model, x, y)
         flags["clean", split] = clean = saved[f"clean/{split}"]
-        if attack is None:
-            continue
-        eps, steps, alpha, restarts, seed = attack
-        key = f"pgd{steps}-eps{eps:g}-step{alpha:g}-restarts{restarts}-seed{seed}/{split}"
-        if key not in saved:  # chunks of whole batches: the suite's batches, so its flags to the last bit
-            chunk = 8 * bs
-            robust = [pgd_correct(model, x[i:i + chunk], y[i:i + chunk], eps, alpha, steps, restarts, "ce", bs, seed,
-                                  torch.arange(i, min(i + chunk, len(y))))
-                      for i in tqdm(range(0, len(y), chunk), desc=f"{Path(run).name} {split} PGD-{steps}",
-                                    leave=False)]
-            saved[key] = torch.cat(robust) & clean
-        flags[f"pgd{steps}", split] = saved[key]
+        if attack is not None:
+            eps, steps, alpha, restarts, seed = attack
+            key = f"pgd{steps}-eps{eps:g}-step{alpha:g}-restarts{restarts}-seed{seed}/{split}"
+            if key not in saved:  # chunks of whole batches: the suite's batches, so its flags to the last bit
+                chunk = 8 * bs
+                robust = [pgd_correct(model, x[i:i + chunk], y[i:i + chunk], eps, alpha, steps, restarts, "ce", bs,
+                                      seed, torch.arange(i, min(i + chunk, len(y))))
+                          for i in tqdm(range(0, len(y), chunk), desc=f"{Path(run).name} {split} PGD-{steps}",
+                                        leave=False)]
+                saved[key] = torch.cat(robust) & clean
+            flags[f"pgd{steps}", split] = saved[key]
+        if aa is not None:
+            eps, seed = aa
+            block = SuiteParams(eps=eps).aa_block
+            key = f"aa-custom-eps{eps:g}-seed{seed}-block{block}/{split}"
+            state = store.with_name(f"{store.stem}-aa-{split}.json") if store else None
+            if key not in saved:  # the suite's call: clean points attacked, blocks of global indices
+                if state:
+                    state.parent.mkdir(exist_ok=True)
+                robust, _ = autoattack_correct(model, as_float(x), y, eps, "custom", seed=seed, block=block,
+                                               state_path=state, start_flags=clean.cpu())
+                saved[key] = robust & clean
+            flags["aa", split] = saved[key]
     if store and len(saved) > known:
         store.parent.mkdir(exist_ok=True)
         atomic_save(saved, store, keep_previous=False)
+    for state in store.parent.glob(f"{store.stem}-aa-*.json") if store else ():
+        state.unlink()  # its flags are in the store now
     return flags
 
 
@@ -118,7 +138,10 @@ def main() -> None:
     p.add_argument("--which", default="best", help="checkpoint of each run (default best)")
     p.add_argument("--pgd", action="store_true",
                    help="also compare accuracy under the evaluation suite's PGD (the runs' eval config)")
-    p.add_argument("--eps", type=float, help="PGD radius (default: the runs' training eps, which must agree)")
+    p.add_argument("--aa", action="store_true",
+                   help="also compare accuracy under the suite's AutoAttack (APGD-CE + APGD-T; slow: see above)")
+    p.add_argument("--eps", type=float,
+                   help="PGD and AutoAttack radius (default: the runs' training eps, which must agree)")
     p.add_argument("--threads", type=int, default=1, help="CPU threads (default 1)")
     p.add_argument("--cache", action="store_true",
                    help="keep each run's flags in RUN/paired_flags/ and reuse them (e.g. one run in several pairs, "
@@ -146,14 +169,23 @@ def main() -> None:
     if args.pgd and len(attacks) > 1:
         sys.exit("the runs' PGD settings differ (eps, steps, step, restarts, seed: "
                  f"{' vs '.join(map(str, sorted(attacks)))}); pass --eps or compare runs evaluated alike")
+    aas = {(a[0], a[4]) for a in attacks}  # AutoAttack needs only the radius and the seed to agree
+    if args.aa and len(aas) > 1:
+        sys.exit(f"the runs' AutoAttack settings differ (eps, seed: {' vs '.join(map(str, sorted(aas)))}); pass "
+                 "--eps or compare runs evaluated alike")
     attack = attacks.pop() if args.pgd else None
-    flags = {r: correct(r, splits, args.n, args.which, attack, args.cache) for r in settings}
+    aa = aas.pop() if args.aa else None
+    flags = {r: correct(r, splits, args.n, args.which, attack, args.cache, aa) for r in settings}
     print_table("clean", pairs, flags, splits)
     if attack:
         eps, steps, alpha, restarts, seed = attack
         print(f"\nUnder PGD-{steps} at eps {eps:g} (step {alpha:g}, {restarts} random start(s), seed {seed}; "
               "clean and attacked both correct):\n")
         print_table(f"pgd{steps}", pairs, flags, splits)
+    if aa:
+        print(f"\nUnder AutoAttack at eps {aa[0]:g} (APGD-CE + APGD-T, seed {aa[1]}; clean and attacked both "
+              "correct):\n")
+        print_table("aa", pairs, flags, splits)
 
 
 if __name__ == "__main__":

@@ -121,3 +121,49 @@ def test_cache_is_read_back_and_keyed_by_the_weights(tiny_cfg, tmp_path):
     state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
     atomic_save(state, ckpt, keep_previous=False)
     assert _script(*args).returncode == 0 and len(list((a / "paired_flags").glob("*.pt"))) == 2
+
+
+def test_autoattack_reading_repeats_the_suites_flags_and_resumes(tiny_cfg, tmp_path, monkeypatch):
+    """--aa must give the suite's AutoAttack flags (its seed and blocks), and with --cache a killed reading
+    resumes from AutoAttack's state file, which goes once the flags are stored."""
+    import advdpnp.attacks.autoattack as autoattack
+
+    run = tmp_path / "r"
+    Trainer(tiny_cfg("eval.seed=3"), run).fit()
+    assert main(["eval", str(run), "--suite", "paper", "--n", "40", "--eps", "0.05", "--check-points", "8",
+                 "--square-queries", "20", "--transfer-epochs", "0", "--no-progress", "--device", "cpu"]) == 0
+    suite = json.loads((run / "results.json").read_text())["per_sample"]
+    assert 0 < sum(suite["autoattack"]) < sum(suite["clean"])  # the attack breaks some points, not all
+    _, attack = paired_runs.run_settings(str(run), eps=0.05)
+    aa = (attack[0], attack[4])
+    calls = []  # a tiny model's flags hardly depend on the random starts: check the seed reaches the attack
+    real = autoattack.autoattack_correct
+    monkeypatch.setattr(autoattack, "autoattack_correct", lambda *a, **k: calls.append(k) or real(*a, **k))
+    assert paired_runs.correct(str(run), ["test"], 40, "best", aa=aa)["aa", "test"].int().tolist() == \
+        suite["autoattack"]
+    assert [(c["seed"], c["block"]) for c in calls] == [(3, 250)]
+
+    def killed(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("advdpnp.train.checkpoint.atomic_save", killed)  # killed before the flags were stored
+    with pytest.raises(KeyboardInterrupt):
+        paired_runs.correct(str(run), ["test"], 40, "best", cache=True, aa=aa)
+    monkeypatch.undo()
+    (state,) = (run / "paired_flags").glob("*-aa-test.json")
+    resumed = json.loads(state.read_text())
+    resumed["flags"] = [0] * len(resumed["flags"])  # every block is done: a resumed reading keeps these flags
+    state.write_text(json.dumps(resumed))
+    assert not paired_runs.correct(str(run), ["test"], 40, "best", cache=True, aa=aa)["aa", "test"].any()
+    assert not list((run / "paired_flags").glob("*.json"))
+    res = _script(str(run), str(run), "--aa", "--eps", "0.05", "--cache", "--splits", "test", "--n", "40")
+    assert res.returncode == 0, res.stderr
+    assert "| r | r | test | 40 | 0.0 | 0.0 | 0 | 0 | +0.0 | 1 |" in res.stdout.split("Under AutoAttack at eps 0.05")[1]
+
+
+def test_autoattack_reading_refuses_runs_attacked_with_other_seeds(tiny_cfg, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    Trainer(tiny_cfg(), a).fit()
+    Trainer(tiny_cfg("eval.seed=1"), b).fit()
+    res = _script(str(a), str(b), "--aa", "--n", "8")
+    assert res.returncode == 1 and "AutoAttack settings differ" in res.stderr and "Traceback" not in res.stderr
