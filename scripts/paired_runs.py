@@ -108,8 +108,20 @@ def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | Non
     return flags
 
 
+def labels(runs: list[str]) -> dict[str, str]:
+    """Each run's name in the tables: its folder's last parts, as few as tell the runs apart (a study's
+    `fmnist-adv_dpnp/base-s0` and `fmnist-pgd_at/base-s0` would both read `base-s0`)."""
+    parts = {r: Path(r).absolute().parts for r in runs}
+    for k in range(1, max(map(len, parts.values()), default=0) + 1):
+        names = {r: "/".join(p[-k:]) for r, p in parts.items()}
+        if len(set(names.values())) == len(names):
+            return names
+    return {r: r for r in runs}  # one folder given under two spellings: keep them as given
+
+
 def print_table(reading: str, pairs: list[tuple[str, str]], flags: dict, splits: list[str]) -> None:
     """One markdown table of the pairs' `reading` flags, with the pooled discordant counts."""
+    name = labels(list(flags))
     print(f"| A | B | split | n | A {reading} | B {reading} | only A | only B | A - B | sign test p |")
     print("|---" * 10 + "|")
     totals = {s: [0, 0, 0] for s in splits}  # only A, only B, points
@@ -118,7 +130,7 @@ def print_table(reading: str, pairs: list[tuple[str, str]], flags: dict, splits:
             x, y = flags[a][reading, s], flags[b][reading, s]
             only_a, only_b = int((x & ~y).sum()), int((y & ~x).sum())
             totals[s] = [totals[s][0] + only_a, totals[s][1] + only_b, totals[s][2] + len(x)]
-            print(f"| {Path(a).name} | {Path(b).name} | {s} | {len(x)} | {100 * x.float().mean():.1f} | "
+            print(f"| {name[a]} | {name[b]} | {s} | {len(x)} | {100 * x.float().mean():.1f} | "
                   f"{100 * y.float().mean():.1f} | {only_a} | {only_b} | {100 * (only_a - only_b) / len(x):+.1f} | "
                   f"{sign_test(only_a, only_b):.2g} |")
     if len(pairs) > 1:

@@ -34,6 +34,21 @@ def test_sign_test_is_the_exact_two_sided_binomial():
     assert sign_test(1, 9) == sign_test(9, 1)
 
 
+def test_runs_are_named_by_as_few_folder_parts_as_tell_them_apart():
+    assert paired_runs.labels(["runs/a/s0", "runs/b/s1"]) == {"runs/a/s0": "s0", "runs/b/s1": "s1"}
+    assert paired_runs.labels(["w/fmnist-adv_dpnp/base-s0", "w/fmnist-pgd_at/base-s0"]) == {
+        "w/fmnist-adv_dpnp/base-s0": "fmnist-adv_dpnp/base-s0", "w/fmnist-pgd_at/base-s0": "fmnist-pgd_at/base-s0"}
+    assert paired_runs.labels(["x/run", "x/./run"]) == {"x/run": "x/run", "x/./run": "x/./run"}
+
+
+def test_tables_name_runs_that_share_a_folder_name_apart(capsys):
+    a, b = "w/fmnist-adv_dpnp/base-s0", "w/fmnist-pgd_at/base-s0"
+    flags = {a: {("clean", "test"): torch.tensor([True, True])}, b: {("clean", "test"): torch.tensor([True, False])}}
+    paired_runs.print_table("clean", [(a, b)], flags, ["test"])
+    assert "| fmnist-adv_dpnp/base-s0 | fmnist-pgd_at/base-s0 | test | 2 | 100.0 | 50.0 | 1 | 0 | +50.0 | 1 |" in \
+        capsys.readouterr().out
+
+
 def test_pairs_count_the_points_only_one_run_gets_right(tiny_cfg, tmp_path):
     runs = []
     for seed in (0, 1):
