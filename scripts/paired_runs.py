@@ -8,8 +8,8 @@ lead that chose a setting on validation holds on the test points. `--pgd` adds t
 the evaluation suite's L-inf PGD (the runs' `eval` settings, seeded by point index, so on the first
 points of the test split it repeats the suite's pgd column), e.g. on a whole test split where the
 suite read 1000 points. `--aa` adds the suite's cheaper AutoAttack (official APGD-CE + APGD-T, its seed and
-blocks of points, so again the suite's flags on the points it read): the costliest reading, about 8 min per
-1000 Fashion-MNIST points on one CPU thread; with `--cache` a killed reading resumes at its next block.
+blocks of points, so again the suite's flags on the points it read): the costliest reading, 6-8 min per
+1000 Fashion-MNIST points (small_cnn) on one CPU thread; with `--cache` a killed reading resumes at its next block.
 
     python scripts/paired_runs.py RUN_A RUN_B [RUN_A RUN_B ...] [--n 1000] [--splits val,test] [--pgd] [--aa]
         [--cache]
