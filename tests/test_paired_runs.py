@@ -1,4 +1,4 @@
-"""scripts/paired_runs.py: paired clean and PGD accuracy of two runs on the same validation and test points."""
+"""scripts/paired_runs.py: paired clean, PGD and AutoAttack accuracy of two runs on the same validation and test points."""
 
 from __future__ import annotations
 
