@@ -15,6 +15,7 @@ from torch.multiprocessing.spawn import ProcessException
 import torch.nn.functional as F
 
 from advdpnp.attacks import pgd
+from advdpnp.cli import main
 from advdpnp.config import load_config
 from advdpnp.errors import ConfigError
 from advdpnp.evaluate.accuracy import clean_correct, pgd_correct, sample_seeds
@@ -47,7 +48,7 @@ def _worker(rank: int, world: int, port: int, log_dir: str, fn, args) -> None:
     try:
         fn(*args)
     finally:
-        dist.destroy_process_group()
+        distributed.shutdown()  # a job may have left the group already (the CLI does, once it succeeded)
 
 
 def _spawn(fn, *args, log_dir: Path, world: int = 2, timeout_s: float = 300.0) -> None:
@@ -126,6 +127,10 @@ def _all_jobs(root: str) -> None:
         _train(overrides, root_ / name / "run", root_ / name)
     _flags(root_ / "model.pt", root_)
     _uneven_batch(root_)
+    # last: the CLI joins the group (already joined: kept) and leaves it once its command has succeeded
+    rank = distributed.rank()  # before: out of the group, every process reads as rank 0
+    code = main(["train", *BASE, f"out_dir={root_ / 'cli'}", "--no-eval"])
+    (root_ / f"cli{rank}.txt").write_text(repr((code, dist.is_initialized())))
 
 
 # All tests on one xdist worker (`--dist loadgroup` in pyproject): the two-process job then starts once.
@@ -220,3 +225,7 @@ def test_more_torchrun_processes_than_gpus_is_a_one_line_config_error(monkeypatc
                                           r"use --nproc_per_node=\d+ \(one process per GPU\)"):
         distributed.init_from_env(torch.device("cuda"))
     assert not distributed.is_distributed()
+
+
+def test_the_cli_leaves_the_process_group_once_its_command_succeeded(two_ranks):
+    assert [(two_ranks / f"cli{r}.txt").read_text() for r in (0, 1)] == ["(0, False)"] * 2

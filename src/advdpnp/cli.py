@@ -37,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        code = int(args._run(args) or 0)
     except UserError as e:
         print(f"advdpnp {args.command}: error: {e}", file=sys.stderr)
         return 2
@@ -47,3 +47,8 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"advdpnp {args.command}: interrupted", file=sys.stderr)
         return 130
+    if "torch.distributed" in sys.modules:  # only then can a command have joined torchrun's process group
+        from .train.distributed import shutdown
+
+        shutdown()
+    return code

@@ -59,6 +59,15 @@ def init_from_env(device: torch.device | None = None) -> bool:
     return True
 
 
+def shutdown() -> None:
+    """Leave the process group once a command has succeeded. torch asks for it: a process that exits still in
+    its group gets a warning from nccl, and gloo's threads can abort it during interpreter shutdown, which
+    torchrun reports as a failed rank after the work is done. Not after an error: a rank that leaves while
+    others wait in a collective can hang them."""
+    if is_distributed():
+        dist.destroy_process_group()
+
+
 def local_device(device: torch.device) -> torch.device:
     """Under torchrun a CUDA device becomes this process's GPU (`cuda:LOCAL_RANK`)."""
     if device.type == "cuda" and is_distributed():
