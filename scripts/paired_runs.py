@@ -71,6 +71,7 @@ def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | Non
     saved = safe_load(store) if store and store.is_file() else {}
     known = len(saved)
     flags = {}
+    states = []  # AutoAttack state files of the readings this call stores
     for split in splits:
         x, y = data.split(split)
         x, y = x[:n], y[:n]
@@ -90,9 +91,11 @@ def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | Non
             flags[f"pgd{steps}", split] = saved[key]
         if aa is not None:
             eps, seed = aa
-            block = SuiteParams(eps=eps).aa_block
+            block = SuiteParams.aa_block
             key = f"aa-custom-eps{eps:g}-seed{seed}-block{block}/{split}"
             state = store.with_name(f"{store.stem}-aa-{split}.json") if store else None
+            if state:
+                states.append(state)
             if key not in saved:  # the suite's call: clean points attacked, blocks of global indices
                 if state:
                     state.parent.mkdir(exist_ok=True)
@@ -103,8 +106,8 @@ def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | Non
     if store and len(saved) > known:
         store.parent.mkdir(exist_ok=True)
         atomic_save(saved, store, keep_previous=False)
-    for state in store.parent.glob(f"{store.stem}-aa-*.json") if store else ():
-        state.unlink()  # its flags are in the store now
+    for state in states:  # their flags are in the store now; a killed reading of another split keeps its file
+        state.unlink(missing_ok=True)
     return flags
 
 
