@@ -140,8 +140,8 @@ def print_table(reading: str, pairs: list[tuple[str, str]], flags: dict, splits:
         for s, (only_a, only_b, points) in totals.items():
             diff = 100 * (only_a - only_b) / points
             print(f"| all pairs | | {s} | {points} | | | {only_a} | {only_b} | {diff:+.1f} | – |")
-        print("\nNo p-value for the sum: the pairs reuse the same points, so pooling seeds averages training "
-              "noise only.")
+        print("\nNo p-value for the sum: the pairs reuse the same points, so it averages over the pairs' "
+              "models (seeds or methods), not over new points.")
 
 
 def main() -> None:

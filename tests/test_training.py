@@ -21,12 +21,29 @@ def test_adv_dpnp_learns_clean_and_robust_accuracy_on_digits(tmp_path):
                              "train.val_points=100", "train.val_pgd_steps=5", "eval.pgd_steps=10"])
     trainer = Trainer(cfg, tmp_path / "run")
     before = evaluate_basic(trainer.model, trainer.data, cfg, n=200)["attacks"]
-    trainer.fit()
+    summary = trainer.fit()
     after = evaluate_basic(trainer.model, trainer.data, cfg, n=200)["attacks"]
+    assert not summary["at_chance"]
     assert before["clean"]["accuracy"] < 0.3
     assert after["clean"]["accuracy"] > 0.8
     assert after["pgd10"]["accuracy"] > 0.3
     assert after["pgd10"]["accuracy"] <= after["clean"]["accuracy"]
+
+
+def test_a_run_that_learnt_nothing_is_reported_at_chance(tiny_cfg, tmp_path, capsys):
+    """A model stuck where it started (a learning rate of 1e-9) finishes without an error: it must be named."""
+    summary = Trainer(tiny_cfg("method.name=standard", "model.head=linear", "train.lr=1e-9"), tmp_path / "run").fit()
+    assert summary["at_chance"]
+    assert "at chance level" in capsys.readouterr().err
+
+
+def test_chance_level_is_the_majority_label_plus_three_standard_errors():
+    from advdpnp.train.trainer import chance_level
+
+    assert chance_level(torch.tensor([0, 1] * 50), 2) == pytest.approx(0.5 + 3 * 0.05)
+    assert chance_level(torch.tensor([2] * 64), 3) == 1.0  # one label only: nothing beats predicting it
+    skewed = chance_level(torch.tensor([0] * 30 + [1] * 10 + [2] * 10 + [3] * 50), 4)
+    assert skewed == pytest.approx(0.5 + 3 * 0.05)  # the majority (class 3), not 1/classes
 
 
 def test_training_attack_leaves_batchnorm_statistics_untouched(tiny_cfg, tmp_path):

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,15 @@ def selection_metric(select_on: str, adversarial: bool) -> str:
     if select_on != "auto":
         return select_on
     return "val_pgd" if adversarial else "val_clean"
+
+
+def chance_level(labels: torch.Tensor, classes: int) -> float:
+    """Accuracy below which a model has learnt nothing: that of always predicting the most frequent label, plus
+    three binomial standard errors on these points. Why: a run whose features collapse (every input mapped to
+    one point, the loss stuck at log(classes)) finishes without an error, and its table row would read as a weak
+    model instead of a failed one."""
+    p = torch.bincount(labels.cpu(), minlength=classes).max().item() / len(labels)
+    return p + 3 * math.sqrt(p * (1 - p) / len(labels))
 
 
 class TrainingDiverged(UserError):
@@ -222,7 +232,14 @@ class Trainer:
             if distributed.is_main():
                 tqdm.write(format_row(row))
         distributed.barrier()  # rank 0's checkpoints are on disk before any rank reads them
-        return {**summary, "best_epoch": self.best_epoch, "selected_on": self.select_on, "best_value": self.best_metric}
+        at_chance = "val_clean" in summary and summary["val_clean"] <= chance_level(
+            self.data.val_y[:t.val_points], self.data.num_classes)
+        if at_chance and distributed.is_main():
+            tqdm.write(f"warning: final validation accuracy {summary['val_clean']:.3f} is at chance level: training "
+                       f"failed (collapsed features?); see metrics.csv, try a lower train.lr or train.warmup_epochs",
+                       file=sys.stderr)
+        return {**summary, "best_epoch": self.best_epoch, "selected_on": self.select_on,
+                "best_value": self.best_metric, "at_chance": at_chance}
 
     def log_metrics(self, row: dict) -> None:
         if not distributed.is_main():
