@@ -249,3 +249,27 @@ def test_sweep_records_a_diverged_seed_and_goes_on(tmp_path, monkeypatch, capsys
     assert (out / "base-s1" / "results.json").exists()
     assert "| base | 1 | 1 | 20 |" in (out / "sweep.md").read_text()
     assert main(args) == 0 and "diverged before" in capsys.readouterr().out
+
+
+def test_sweep_marks_a_seed_that_ended_at_chance_and_never_chooses_its_setting(tmp_path, monkeypatch):
+    from advdpnp.commands.sweep import choose
+    from advdpnp.train.trainer import Trainer
+
+    fit = Trainer.fit
+
+    def fit_at_chance_for_seed_0(self):
+        return {**fit(self), "at_chance": self.cfg.train.seed == 0}
+
+    monkeypatch.setattr(Trainer, "fit", fit_at_chance_for_seed_0)
+    out = tmp_path / "sw"
+    assert main(["sweep", "train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
+                 "train.val_points=20", "--seeds", "0,1", "--n", "20", "-o", str(out),
+                 "--eval-arg=--no-progress"]) == 0
+    assert (out / "base-s0" / "at_chance.txt").exists() and not (out / "base-s1" / "at_chance.txt").exists()
+    assert (out / "base-s0" / "results.json").exists()  # evaluated: its row is a result, a failed one
+    assert "| base | 2 | 0 | 20 |" in (out / "sweep.md").read_text()
+    assert "At chance level at the end of training (in the means, never chosen): base (1 of 2)." in (
+        out / "sweep.md").read_text()
+    ref = {"val_clean": 0.90, "val_pgd": 0.50}
+    rows = [_row("a", 0.92, 0.52, 0.46), {**_row("b", 0.99, 0.60, 0.50), "at_chance": 1}]
+    assert choose(rows, ref, tolerance=1.0) == "a"

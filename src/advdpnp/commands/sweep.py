@@ -129,8 +129,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"[sweep] {'resuming' if resume else 'training'} {run_dir}")
             trainer = Trainer(cfg, run_dir, resume=resume)
             try:
-                if trainer.epoch < cfg.train.epochs:
-                    trainer.fit()
+                if trainer.epoch < cfg.train.epochs and trainer.fit()["at_chance"]:
+                    (run_dir / AT_CHANCE).write_text("final validation accuracy at chance level\n")
             except TrainingDiverged as e:  # a result of the grid point, not a reason to stop the sweep
                 (run_dir / DIVERGED).write_text(str(e) + "\n")
                 print(f"[sweep] diverged, recorded in {run_dir / DIVERGED}: {e}")
@@ -178,6 +178,7 @@ def _accuracies(results: dict) -> dict[str, float]:
 
 VALIDATION = ("val_clean", "val_pgd")
 DIVERGED = "diverged.txt"  # written in a run directory whose training the NaN guard stopped
+AT_CHANCE = "at_chance.txt"  # written in a run directory whose training ended at chance level (it is evaluated)
 
 
 def _mean_std(values: dict[str, list[float]]) -> tuple[dict, dict]:
@@ -212,7 +213,8 @@ def collect(out: Path, grid: list, seeds: list[int]) -> list[dict]:
                 metrics.setdefault(k, []).append(v)
         mean, std = _mean_std(metrics)
         n = json.loads((runs[0] / "results.json").read_text()).get("n")
-        rows.append({"setting": tag, "seeds": len(runs), "diverged": diverged, "n": n, "mean": mean, "std": std})
+        rows.append({"setting": tag, "seeds": len(runs), "diverged": diverged, "n": n, "mean": mean, "std": std,
+                     "at_chance": sum((run / AT_CHANCE).exists() for run in runs)})
     return rows
 
 
@@ -239,11 +241,12 @@ def summarise_reference(folder: Path) -> dict:
 
 
 def _eligible(rows: list[dict], reference: dict, tolerance: float) -> list[dict]:
-    """Rows the rule may choose: val_pgd >= reference's - tolerance, and no diverged seed (a default must
-    train on every seed tried)."""
+    """Rows the rule may choose: val_pgd >= reference's - tolerance, and no seed that diverged or ended at chance
+    (a default must train on every seed tried)."""
     if "val_pgd" not in reference:
         return []
-    return [r for r in rows if not r.get("diverged") and "val_pgd" in r["mean"] and "val_clean" in r["mean"]
+    return [r for r in rows if not r.get("diverged") and not r.get("at_chance")
+            and "val_pgd" in r["mean"] and "val_clean" in r["mean"]
             and r["mean"]["val_pgd"] >= reference["val_pgd"] - tolerance / 100]
 
 
@@ -297,6 +300,9 @@ def write_tables(out: Path, rows: list[dict], reference: dict | None, tolerance:
                      + " | ".join(cells) + " |")
     lines += ["", "val_clean / val_pgd: validation metrics of each run's `best` checkpoint; the other columns are "
               "the test split. diverged: seeds the NaN guard stopped (not in the means)."]
+    failed = [f"{r['setting']} ({r['at_chance']} of {r['seeds']})" for r in rows if r.get("at_chance")]
+    if failed:
+        lines.append(f"At chance level at the end of training (in the means, never chosen): {', '.join(failed)}.")
     if machines:
         lines.append(machines)
     if reference:
