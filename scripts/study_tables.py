@@ -18,7 +18,7 @@ import re
 import statistics
 from pathlib import Path
 
-from advdpnp.commands.sweep import _accuracies, collect
+from advdpnp.commands.sweep import AT_CHANCE, _accuracies, collect
 from advdpnp.train.environment import machines_summary
 
 ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case",
@@ -47,9 +47,12 @@ def mean_std(values: list[float]) -> str:
 
 
 def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
-    """Mean ± std over the seeds found (sample std), in %, one row per folder."""
+    """Mean ± std over the seeds found (sample std), in %, one row per folder; a line under it names the folders
+    with a seed whose training ended at chance level (`advdpnp sweep` marks it), since such a seed is kept in
+    the mean."""
     cols = [a for a in ATTACKS if a != "corruptions" or any(corruption_means(f, seeds) for f in folders)]
     lines = ["| run | seeds | n | " + " | ".join(cols) + " |", "|---" * (len(cols) + 3) + "|"]
+    failed = []
     for folder in folders:
         for row in collect(folder, [()], seeds):
             corr = corruption_means(folder, seeds)
@@ -57,6 +60,11 @@ def accuracy_table(folders: list[Path], seeds: list[int]) -> str:
                      pm(row["mean"][a], row["std"][a], row["seeds"]) if a in row["mean"] else "–"
                      for a in cols]
             lines.append(f"| {folder.name} | {row['seeds']} | {row['n']} | " + " | ".join(cells) + " |")
+            if row.get("at_chance"):  # a row of diverged seeds only has no such count
+                failed.append(f"{folder.name} ({row['at_chance']} of {row['seeds']})")
+    if failed:  # a collapsed seed drags a mean down and widens its spread: say which mean holds one
+        lines += ["", f"At chance level at the end of training (in the means; see the per-seed table): "
+                      f"{', '.join(failed)}."]
     return "\n".join(lines)
 
 
@@ -117,7 +125,8 @@ def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
             if path.exists():
                 res = json.loads(path.read_text())
                 acc = _accuracies(res) | ({"corruptions": res["corruptions"]["mean"]} if "corruptions" in res else {})
-                lines.append(f"| {folder.name} | {seed} | {res.get('epoch')} | "
+                mark = " (at chance)" if (path.parent / AT_CHANCE).exists() else ""
+                lines.append(f"| {folder.name} | {seed}{mark} | {res.get('epoch')} | "
                              + " | ".join(f"{100 * acc[c]:.1f}" if c in acc else "–" for c in cols)
                              + f" | {verdict_counts(res)} |")
     return "\n".join(lines)

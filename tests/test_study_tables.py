@@ -174,3 +174,15 @@ def test_results_eps_curve_rows_per_file_and_a_mean_per_name(tmp_path):
     res = subprocess.run([sys.executable, str(SCRIPT), "--results", str(tmp_path / "c-s0.json"), "--eps-curve"],
                          capture_output=True, text=True)
     assert res.returncode == 1 and "c-s0.json: no eps_curve" in res.stderr and "Traceback" not in res.stderr
+
+
+def test_a_seed_that_ended_at_chance_is_named_under_the_mean_and_marked_in_its_row(tmp_path):
+    """`advdpnp sweep` keeps such a seed in the mean; the table must say which mean holds one."""
+    _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, None)
+    _run(tmp_path / "t-a" / "base-s1", 0.10, 0.10, 0.10, None)
+    _run(tmp_path / "t-b" / "base-s0", 0.75, 0.55, 0.45, None)
+    assert "At chance" not in _tables(tmp_path, "0,1")
+    (tmp_path / "t-a" / "base-s1" / "at_chance.txt").write_text("final validation accuracy at chance level\n")
+    out = _tables(tmp_path, "0,1")
+    assert "At chance level at the end of training (in the means; see the per-seed table): t-a (1 of 2)." in out
+    assert "| t-a | 1 (at chance) | 3 | 10.0 |" in out and "| t-a | 0 | 3 | 80.0 |" in out
