@@ -34,6 +34,15 @@ def test_autoattack_custom_is_at_least_as_strong_as_pgd():
     assert info["attacks"] == ["apgd-ce", "apgd-t"] and set(info["accuracy_after"]) == {"apgd-ce", "apgd-t"}
 
 
+def test_progress_bar_names_the_attack_running(capsys):
+    """APGD-T costs several times APGD-CE per block: one undivided bar would promise an early finish."""
+    model, (x, y) = trained(), _data(20)
+    autoattack_correct(model, x, y, EPS, attacks=CHEAP, block=10, progress=True)
+    err = capsys.readouterr().err
+    assert "autoattack apgd-ce (1/2)" in err and "autoattack apgd-dlr (2/2)" in err
+    assert err.index("apgd-ce (1/2)") < err.index("apgd-dlr (2/2)")
+
+
 def test_killed_autoattack_resumes_to_the_same_flags(tmp_path):
     model, (x, y) = trained(), _data(20)
     fresh = Crashing(model, limit=10**9)

@@ -131,11 +131,14 @@ def autoattack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     aa.square.n_queries = square_queries
     bar = tqdm(total=len(attacks) * len(blocks), desc="autoattack", disable=not progress, leave=False)
     with attack_mode(model), capture_flags() as raised:
-        for attack in attacks:
+        for i, attack in enumerate(attacks, 1):
             aa.attacks_to_run = [attack]
+            # the attacks differ in cost per block (APGD-T runs one attack per target class, several times
+            # APGD-CE's), so the bar names the one running: its rate, and so its ETA, changes with it
+            bar.set_description(f"autoattack {attack} ({i}/{len(attacks)})")
             for b in blocks:
-                bar.update(1)
                 if (attack, b) in done:
+                    bar.update(1)
                     continue
                 pos = torch.nonzero(flags & (block_of == b)).flatten()
                 if len(pos):
@@ -150,7 +153,8 @@ def autoattack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
                 if state_path is not None:
                     state["flags_raised"] = sorted(set(state["flags_raised"]) | set(raised))
                     _save(state, state_path)
-                bar.set_postfix(acc=f"{flags.float().mean().item():.3f}")
+                bar.set_postfix(acc=f"{flags.float().mean().item():.3f}", refresh=False)
+                bar.update(1)  # after the block, so the rate is that of finished blocks
             state["after"].setdefault(attack, flags.float().mean().item())
         state["flags_raised"] = sorted(set(state["flags_raised"]) | set(raised))
     bar.close()
