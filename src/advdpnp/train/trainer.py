@@ -236,7 +236,8 @@ class Trainer:
             self.data.val_y[:t.val_points], self.data.num_classes)
         if at_chance and distributed.is_main():
             tqdm.write(f"warning: final validation accuracy {summary['val_clean']:.3f} is at chance level: training "
-                       f"failed (collapsed features?); see metrics.csv, try a lower train.lr or train.warmup_epochs",
+                       f"failed (collapsed features?); see metrics.csv, try a lower train.lr, a longer "
+                       f"train.warmup_epochs or (adversarial methods) a longer attack.eps_ramp_epochs",
                        file=sys.stderr)
         return {**summary, "best_epoch": self.best_epoch, "selected_on": self.select_on,
                 "best_value": self.best_metric, "at_chance": at_chance}
