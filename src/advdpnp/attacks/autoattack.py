@@ -133,8 +133,8 @@ def autoattack_correct(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: 
     with attack_mode(model), capture_flags() as raised:
         for i, attack in enumerate(attacks, 1):
             aa.attacks_to_run = [attack]
-            # the attacks differ in cost per block (APGD-T runs one attack per target class, several times
-            # APGD-CE's), so the bar names the one running: its rate, and so its ETA, changes with it
+            # the attacks differ in cost per block (APGD-T attacks several target classes in turn: five to seven
+            # times APGD-CE's time), so the bar names the one running: its rate, and so its ETA, changes with it
             bar.set_description(f"autoattack {attack} ({i}/{len(attacks)})")
             for b in blocks:
                 if (attack, b) in done:
