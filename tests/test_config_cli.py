@@ -251,6 +251,28 @@ def test_sweep_records_a_diverged_seed_and_goes_on(tmp_path, monkeypatch, capsys
     assert main(args) == 0 and "diverged before" in capsys.readouterr().out
 
 
+def test_sweep_checks_a_run_killed_between_training_and_its_marker(tmp_path, monkeypatch):
+    """The resumed sweep trains no further, yet a run that ended at chance must still get its at_chance.txt."""
+    from advdpnp.train.trainer import Trainer
+
+    fit = Trainer.fit
+
+    def fit_then_killed(self):
+        fit(self)
+        raise KeyboardInterrupt
+
+    out = tmp_path / "sw"
+    args = ["sweep", "method.name=standard", "model.head=linear", "train.lr=1e-9", "train.epochs=1",
+            "data.train_subset=100", "train.progress=false", "train.val_points=20", "--seeds", "0", "--n", "20",
+            "-o", str(out), "--eval-arg=--no-progress"]
+    with monkeypatch.context() as m:
+        m.setattr(Trainer, "fit", fit_then_killed)
+        assert main(args) == 130
+    assert (out / "base-s0" / "checkpoints" / "last.pt").exists() and not (out / "base-s0" / "at_chance.txt").exists()
+    assert main(args) == 0
+    assert (out / "base-s0" / "at_chance.txt").exists() and (out / "base-s0" / "results.json").exists()
+
+
 def test_sweep_marks_a_seed_that_ended_at_chance_and_never_chooses_its_setting(tmp_path, monkeypatch):
     from advdpnp.commands.sweep import choose
     from advdpnp.train.trainer import Trainer

@@ -37,6 +37,16 @@ def test_a_run_that_learnt_nothing_is_reported_at_chance(tiny_cfg, tmp_path, cap
     assert "at chance level" in capsys.readouterr().err
 
 
+def test_a_finished_run_resumed_still_reports_at_chance(tiny_cfg, tmp_path, capsys):
+    """Resuming a run whose training is done trains nothing, and must report the logged last epoch as it was."""
+    cfg = tiny_cfg("method.name=standard", "model.head=linear", "train.lr=1e-9")
+    Trainer(cfg, tmp_path / "run").fit()
+    capsys.readouterr()
+    summary = Trainer(cfg, tmp_path / "run", resume=True).fit()
+    assert summary["at_chance"] and summary["epoch"] == cfg.train.epochs
+    assert "at chance level" in capsys.readouterr().err
+
+
 def test_chance_level_is_the_majority_label_plus_three_standard_errors():
     from advdpnp.train.trainer import chance_level
 

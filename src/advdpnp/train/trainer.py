@@ -196,7 +196,7 @@ class Trainer:
     def fit(self) -> dict:
         t = self.cfg.train
         start = time.time()
-        summary: dict = {}
+        summary = self.logged_row()  # what a finished run reports when resumed, so its at-chance check still runs
         while self.epoch < t.epochs:
             order = self.epoch_order(self.epoch)
             sums: dict[str, float] = self.partial_sums if self.step_in_epoch else {}
@@ -241,6 +241,14 @@ class Trainer:
                        file=sys.stderr)
         return {**summary, "best_epoch": self.best_epoch, "selected_on": self.select_on,
                 "best_value": self.best_metric, "at_chance": at_chance}
+
+    def logged_row(self) -> dict:
+        """The logged metrics row of the checkpoint's epoch ({} before the first epoch)."""
+        jsonl = self.run_dir / "metrics.jsonl"
+        if not self.epoch or not jsonl.exists():
+            return {}
+        rows = [ln for ln in jsonl.read_text().splitlines() if _row_epoch(ln) == self.epoch]
+        return json.loads(rows[-1]) if rows else {}
 
     def log_metrics(self, row: dict) -> None:
         if not distributed.is_main():
