@@ -25,6 +25,8 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from advdpnp.report.tables import mean_std
+
 # the fields that fix which images the validation and test splits hold
 SPLIT_FIELDS = ("name", "val_fraction", "split_seed", "test_subset")
 
@@ -123,25 +125,32 @@ def labels(runs: list[str]) -> dict[str, str]:
 
 
 def print_table(reading: str, pairs: list[tuple[str, str]], flags: dict, splits: list[str]) -> None:
-    """One markdown table of the pairs' `reading` flags, with the pooled discordant counts."""
+    """One markdown table of the pairs' `reading` flags, then (two pairs or more) a pooled row: the discordant
+    counts summed, each side's accuracy as mean ± std over its distinct runs (seeds, say), and the difference as
+    mean ± std over the pairs, the spread a seed-to-seed comparison needs."""
     name = labels(list(flags))
     print(f"| A | B | split | n | A {reading} | B {reading} | only A | only B | A - B | sign test p |")
     print("|---" * 10 + "|")
     totals = {s: [0, 0, 0] for s in splits}  # only A, only B, points
+    accs = {s: ({}, {}, []) for s in splits}  # A run -> accuracy, B run -> accuracy, pair differences
     for a, b in pairs:
         for s in splits:
             x, y = flags[a][reading, s], flags[b][reading, s]
             only_a, only_b = int((x & ~y).sum()), int((y & ~x).sum())
             totals[s] = [totals[s][0] + only_a, totals[s][1] + only_b, totals[s][2] + len(x)]
+            accs[s][0][a], accs[s][1][b] = x.float().mean().item(), y.float().mean().item()
+            accs[s][2].append((only_a - only_b) / len(x))
             print(f"| {name[a]} | {name[b]} | {s} | {len(x)} | {100 * x.float().mean():.1f} | "
                   f"{100 * y.float().mean():.1f} | {only_a} | {only_b} | {100 * (only_a - only_b) / len(x):+.1f} | "
                   f"{sign_test(only_a, only_b):.2g} |")
     if len(pairs) > 1:
         for s, (only_a, only_b, points) in totals.items():
-            diff = 100 * (only_a - only_b) / points
-            print(f"| all pairs | | {s} | {points} | | | {only_a} | {only_b} | {diff:+.1f} | – |")
+            acc_a, acc_b, diffs = accs[s]
+            print(f"| all pairs | | {s} | {points} | {mean_std(list(acc_a.values()))} | "
+                  f"{mean_std(list(acc_b.values()))} | {only_a} | {only_b} | {mean_std(diffs, signed=True)} | – |")
         print("\nNo p-value for the sum: the pairs reuse the same points, so it averages over the pairs' "
-              "models (seeds or methods), not over new points.")
+              "models (seeds or methods), not over new points. Its accuracies are mean ± sample std over each "
+              "side's distinct runs, its A - B over the pairs.")
 
 
 def main() -> None:

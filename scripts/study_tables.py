@@ -19,6 +19,7 @@ import statistics
 from pathlib import Path
 
 from advdpnp.commands.sweep import AT_CHANCE, _accuracies, collect
+from advdpnp.report.tables import mean_std, pm
 from advdpnp.train.environment import machines_summary
 
 ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case",
@@ -34,16 +35,6 @@ def corruption_means(folder: Path, seeds: list[int]) -> list[float]:
         if path.exists() and "corruptions" in (res := json.loads(path.read_text())):
             out.append(res["corruptions"]["mean"])
     return out
-
-
-def pm(mean: float, std: float, count: int) -> str:
-    """'mean ± sample std' in %; one value alone, since a single seed has no spread to show."""
-    return f"{100 * mean:.1f} ± {100 * std:.1f}" if count > 1 else f"{100 * mean:.1f}"
-
-
-def mean_std(values: list[float]) -> str:
-    """`pm` of a list of fractions (sample std, as `advdpnp sweep` aggregates)."""
-    return pm(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values))
 
 
 def accuracy_table(folders: list[Path], seeds: list[int]) -> str:

@@ -49,6 +49,15 @@ def test_tables_name_runs_that_share_a_folder_name_apart(capsys):
         capsys.readouterr().out
 
 
+def test_pooled_row_gives_each_sides_mean_and_the_pairs_spread(capsys):
+    t = lambda *v: torch.tensor([bool(x) for x in v])  # noqa: E731
+    flags = {r: {("clean", "test"): f} for r, f in
+             {"a0": t(1, 1, 1, 1), "a1": t(1, 1, 0, 0), "b0": t(1, 1, 0, 0), "b1": t(1, 0, 0, 0)}.items()}
+    paired_runs.print_table("clean", [("a0", "b0"), ("a1", "b1"), ("a0", "b1")], flags, ["test"])
+    # A: a0 and a1 once each (100 %, 50 %), though a0 is in two pairs; A - B per pair: +50, +25, +75
+    assert "| all pairs | | test | 12 | 75.0 ± 35.4 | 37.5 ± 17.7 | 6 | 0 | +50.0 ± 25.0 | – |" in \
+        capsys.readouterr().out
+
 def test_pairs_count_the_points_only_one_run_gets_right(tiny_cfg, tmp_path):
     runs = []
     for seed in (0, 1):

@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import statistics
 from dataclasses import dataclass
 from typing import Callable, Sequence
 
@@ -19,6 +20,17 @@ MISSING = "–"
 ATTACK_COLUMNS = [("clean", "clean"), ("FGSM", "fgsm"), ("PGD-20", "pgd20"), ("CW-inf", "cw_inf"),
                   ("AutoAttack", "autoattack")]
 
+
+def pm(mean: float, std: float, count: int, signed: bool = False) -> str:
+    """'mean ± sample std' of fractions, in %; one value alone, since a single seed has no spread to show.
+    `signed` writes the mean with its sign, for differences."""
+    m = f"{100 * mean:+.1f}" if signed else f"{100 * mean:.1f}"
+    return f"{m} ± {100 * std:.1f}" if count > 1 else m
+
+
+def mean_std(values: Sequence[float], signed: bool = False) -> str:
+    """`pm` of a list of fractions (sample std, as `advdpnp sweep` aggregates)."""
+    return pm(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values), signed)
 
 @dataclass
 class Cell:
