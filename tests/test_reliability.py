@@ -187,10 +187,27 @@ def test_nan_batch_stops_training_and_keeps_last_good_checkpoint(tmp_path, monke
     assert train_cli(run, f"method.name={method}") == 2
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and expected in err, err
+    if expected.startswith("non-finite"):  # a batch the attack refused never reached the loss
+        assert err.endswith(f"last good checkpoint kept in {run / 'checkpoints'}"), err
     state = ck.safe_load(run / "checkpoints" / "last.pt")  # checksum verified
     assert state["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
+
+def test_divergence_before_any_checkpoint_says_none_was_kept(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    real_augment = trainer_mod.augment
+
+    def poisoned(x, *a, **k):
+        x = real_augment(x, *a, **k).clone()
+        x[0, 0, 0, 0] = float("nan")
+        return x
+
+    monkeypatch.setattr(trainer_mod, "augment", poisoned)
+    assert train_cli(run, "method.name=dpnp") == 2
+    err = capsys.readouterr().err.strip()
+    assert "non-finite loss at epoch 1 step 1" in err and err.endswith("no checkpoint saved yet"), err
+    assert not list((run / "checkpoints").iterdir())
 
 class Payload:
     """Unpickling this creates a file: the shape of a checkpoint that runs code."""

@@ -173,9 +173,10 @@ class Trainer:
             loss, logs = self.loss_module(x, y, x_adv)
         if not distributed.all_true(bool(torch.isfinite(loss))):  # every rank stops, none waits forever
             bad = [k for k, v in logs.items() if not torch.isfinite(v)]
+            kept = (f"last good checkpoint kept in {self.ckpt_dir}" if (self.ckpt_dir / "last.pt").is_file() else
+                    "no checkpoint saved yet")  # it diverged before the first epoch's (or checkpoint_every's) save
             raise TrainingDiverged(f"non-finite loss at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
-                                   f"(terms: {', '.join(bad) or 'loss'}); last good checkpoint kept in "
-                                   f"{self.ckpt_dir}")
+                                   f"(terms: {', '.join(bad) or 'loss'}); {kept}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
