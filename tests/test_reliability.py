@@ -188,7 +188,7 @@ def test_nan_batch_stops_training_and_keeps_last_good_checkpoint(tmp_path, monke
     err = capsys.readouterr().err.strip()
     assert "\n" not in err and expected in err, err
     if expected.startswith("non-finite"):  # a batch the attack refused never reached the loss
-        assert err.endswith(f"last good checkpoint kept in {run / 'checkpoints'}"), err
+        assert f"; last good checkpoint kept in {run / 'checkpoints'};" in err, err
     state = ck.safe_load(run / "checkpoints" / "last.pt")  # checksum verified
     assert state["global_step"] == 2
     assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
@@ -206,7 +206,9 @@ def test_divergence_before_any_checkpoint_says_none_was_kept(tmp_path, monkeypat
     monkeypatch.setattr(trainer_mod, "augment", poisoned)
     assert train_cli(run, "method.name=dpnp") == 2
     err = capsys.readouterr().err.strip()
-    assert "non-finite loss at epoch 1 step 1" in err and err.endswith("no checkpoint saved yet"), err
+    assert "non-finite loss at epoch 1 step 1" in err and "; no checkpoint saved yet;" in err, err
+    assert err.endswith("a gentler start (lower train.lr, longer train.warmup_epochs or attack.eps_ramp_epochs) may "
+                        "avoid it"), err
     assert not list((run / "checkpoints").iterdir())
 
 class Payload:

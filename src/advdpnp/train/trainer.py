@@ -176,7 +176,8 @@ class Trainer:
             kept = (f"last good checkpoint kept in {self.ckpt_dir}" if (self.ckpt_dir / "last.pt").is_file() else
                     "no checkpoint saved yet")  # it diverged before the first epoch's (or checkpoint_every's) save
             raise TrainingDiverged(f"non-finite loss at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
-                                   f"(terms: {', '.join(bad) or 'loss'}); {kept}")
+                                   f"(terms: {', '.join(bad) or 'loss'}); {kept}; a gentler start (lower train.lr, "
+                                   "longer train.warmup_epochs or attack.eps_ramp_epochs) may avoid it")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
         self.scaler.step(self.optimizer)
