@@ -58,6 +58,7 @@ def test_pooled_row_gives_each_sides_mean_and_the_pairs_spread(capsys):
     assert "| all pairs | | test | 12 | 75.0 ± 35.4 | 37.5 ± 17.7 | 6 | 0 | +50.0 ± 25.0 | – |" in \
         capsys.readouterr().out
 
+
 def test_pairs_count_the_points_only_one_run_gets_right(tiny_cfg, tmp_path):
     runs = []
     for seed in (0, 1):

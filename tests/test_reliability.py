@@ -211,6 +211,7 @@ def test_divergence_before_any_checkpoint_says_none_was_kept(tmp_path, monkeypat
                         "avoid it"), err
     assert not list((run / "checkpoints").iterdir())
 
+
 class Payload:
     """Unpickling this creates a file: the shape of a checkpoint that runs code."""
 

@@ -32,6 +32,7 @@ def mean_std(values: Sequence[float], signed: bool = False) -> str:
     """`pm` of a list of fractions (sample std, as `advdpnp sweep` aggregates)."""
     return pm(statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0, len(values), signed)
 
+
 @dataclass
 class Cell:
     """One table entry: a value (None when missing), its point count and an optional note."""
