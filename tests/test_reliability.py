@@ -207,9 +207,30 @@ def test_divergence_before_any_checkpoint_says_none_was_kept(tmp_path, monkeypat
     assert train_cli(run, "method.name=dpnp") == 2
     err = capsys.readouterr().err.strip()
     assert "non-finite loss at epoch 1 step 1" in err and "; no checkpoint saved yet;" in err, err
-    assert err.endswith("a gentler start (lower train.lr, longer train.warmup_epochs or attack.eps_ramp_epochs) may "
-                        "avoid it"), err
+    assert err.endswith("a gentler start (lower train.lr, longer train.warmup_epochs or attack.eps_ramp_epochs) or "
+                        "train.grad_clip may avoid it"), err
     assert not list((run / "checkpoints").iterdir())
+
+
+def test_a_non_finite_gradient_stops_training_before_the_step(tmp_path, monkeypatch, capsys):
+    run = tmp_path / "run"
+    real_forward, calls = trainer_mod.LossModule.forward, []
+
+    def nan_gradient(self, x, y, x_adv):
+        loss, logs = real_forward(self, x, y, x_adv)
+        calls.append(1)
+        if len(calls) == 3:  # sqrt at 0: the loss stays finite, its gradient is inf * 0 = NaN
+            loss = loss + torch.sqrt(sum(p.sum() for p in self.model.parameters()) * 0)
+        return loss, logs
+
+    monkeypatch.setattr(trainer_mod.LossModule, "forward", nan_gradient)
+    assert train_cli(run, "method.name=dpnp") == 2
+    err = capsys.readouterr().err.strip()
+    assert f"non-finite gradient at epoch 1 step 3 (the loss was finite); last good checkpoint kept in " \
+           f"{run / 'checkpoints'};" in err, err
+    state = ck.safe_load(run / "checkpoints" / "last.pt")
+    assert state["global_step"] == 2
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
 
 
 class Payload:

@@ -84,6 +84,7 @@ def test_cli_train_then_eval_writes_run_dir_and_results(tmp_path, capsys):
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in rows] == [1, 2]
     assert {"train_ce", "train_pos", "train_neg", "train_cons", "train_ce_adv", "val_pgd"} <= set(rows[0])
+    assert all(r["train_grad_norm"] > 0 for r in rows)
     results = json.loads((run / "results.json").read_text())
     assert results["split"] == "test" and results["method"] == "adv_dpnp"
     code = main(["eval", str(run), "--n", "40"])
@@ -110,3 +111,16 @@ def test_warmup_grows_the_learning_rate_linearly_then_follows_the_schedule():
     ramp = [lr_factor(warm, s, spe) / lr_factor(plain, s, spe) for s in range(10)]
     assert ramp == pytest.approx([(s + 1) / 10 for s in range(10)])
     assert all(lr_factor(warm, s, spe) == lr_factor(plain, s, spe) for s in range(10, 50))
+
+
+@pytest.mark.parametrize("clip", [0.0, 0.01])
+def test_grad_clip_caps_the_step_and_the_logged_norm_is_the_one_before_clipping(tiny_cfg, tmp_path, clip):
+    # plain SGD (no momentum, no decay, constant lr): the step is exactly lr times the (clipped) gradient
+    cfg = tiny_cfg("train.momentum=0", "train.weight_decay=0", "train.schedule=constant", f"train.grad_clip={clip}")
+    trainer = Trainer(cfg, tmp_path / "run")
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    norm = float(trainer.train_step(torch.arange(cfg.train.batch_size))["grad_norm"])
+    step = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.detach() - b)
+                                                 for p, b in zip(trainer.model.parameters(), before)]))
+    assert norm > 10 * 0.01  # so clipping at 0.01 acts
+    assert float(step) == pytest.approx(cfg.train.lr * (min(norm, clip) if clip else norm), rel=1e-4)

@@ -77,6 +77,8 @@ class TrainConfig:
     weight_decay: float = opt(5e-4, "SGD weight decay", min=0.0)
     schedule: str = opt("cosine", "learning-rate schedule", choices=("cosine", "multistep", "constant"))
     warmup_epochs: float = opt(0.0, "linear learning-rate warm-up over the first N epochs (0: none)", min=0.0)
+    grad_clip: float = opt(0.0, "clip the global gradient norm to N before each optimiser step (0: off); every "
+                           "run logs the norm before clipping as train_grad_norm", min=0.0)
     milestones: list = opt([0.5, 0.75], "multistep milestones as fractions of the epochs (<1) or epochs (>=1)")
     gamma: float = opt(0.1, "multistep decay factor", min=0.0, min_exclusive=True)
     seed: int = opt(0, "training seed (init, data order, attack noise)")

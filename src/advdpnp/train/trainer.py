@@ -45,7 +45,11 @@ def chance_level(labels: torch.Tensor, classes: int) -> float:
 
 
 class TrainingDiverged(UserError):
-    """A loss term became NaN or infinite."""
+    """A loss term or the gradient became NaN or infinite."""
+
+
+GENTLER_START = ("a gentler start (lower train.lr, longer train.warmup_epochs or attack.eps_ramp_epochs) or "
+                 "train.grad_clip may avoid it")
 
 
 class LossModule(nn.Module):
@@ -173,17 +177,35 @@ class Trainer:
             loss, logs = self.loss_module(x, y, x_adv)
         if not distributed.all_true(bool(torch.isfinite(loss))):  # every rank stops, none waits forever
             bad = [k for k, v in logs.items() if not torch.isfinite(v)]
-            kept = (f"last good checkpoint kept in {self.ckpt_dir}" if (self.ckpt_dir / "last.pt").is_file() else
-                    "no checkpoint saved yet")  # it diverged before the first epoch's (or checkpoint_every's) save
             raise TrainingDiverged(f"non-finite loss at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
-                                   f"(terms: {', '.join(bad) or 'loss'}); {kept}; a gentler start (lower train.lr, "
-                                   "longer train.warmup_epochs or attack.eps_ramp_epochs) may avoid it")
+                                   f"(terms: {', '.join(bad) or 'loss'}); {self.kept_checkpoint()}; {GENTLER_START}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
+        logs = {**logs, "grad_norm": self.clip_gradients()}
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
         return logs
+
+    def clip_gradients(self) -> torch.Tensor:
+        """Clip the global gradient norm to train.grad_clip (if set) and return the norm before clipping.
+        Why a guard too: a finite loss can still give an infinite or NaN gradient, and one such step ruins every
+        weight. Under fp16 the scaler skips those steps itself; otherwise training stops before the step, so the
+        weights stay as the last good step left them. DDP has already averaged the gradients, so every rank sees
+        the same norm and stops together."""
+        self.scaler.unscale_(self.optimizer)  # the true gradients (a no-op without fp16 loss scaling)
+        clip = self.cfg.train.grad_clip
+        norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip) if clip else
+                torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None]))
+        if not self.scaler.is_enabled() and not torch.isfinite(norm):
+            raise TrainingDiverged(f"non-finite gradient at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
+                                   f"(the loss was finite); {self.kept_checkpoint()}; {GENTLER_START}")
+        return norm.detach()
+
+    def kept_checkpoint(self) -> str:
+        """Where a diverged run's last good weights are, for its error message."""
+        return (f"last good checkpoint kept in {self.ckpt_dir}" if (self.ckpt_dir / "last.pt").is_file() else
+                "no checkpoint saved yet")  # it diverged before the first epoch's (or checkpoint_every's) save
 
     def validate(self) -> dict[str, float]:
         t, a = self.cfg.train, self.cfg.attack
