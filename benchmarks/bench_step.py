@@ -1,4 +1,5 @@
-"""Training-step ratios: adv_dpnp / pgd_at, and our pgd_at / a textbook PGD-AT step.
+"""Training-step ratios: adv_dpnp / pgd_at, our pgd_at / a textbook PGD-AT step, and what the per-step gradient
+norm (logged by every run) and train.grad_clip cost.
 
     python benchmarks/bench_step.py [--dataset fashion-mnist|digits] [--steps 10] [--batch-size 128]
 
@@ -63,6 +64,7 @@ def main() -> None:
     args = parser(__doc__).parse_args()
     pgd_at, adv = trainer(args, "pgd_at"), trainer(args, "adv_dpnp")
     pgd_at_cl = trainer(args, "pgd_at", "train.channels_last=true")
+    adv_clip = trainer(args, "adv_dpnp", "train.grad_clip=20")
     idx = batch_indices(pgd_at, args.batch_size)
     book_model = copy.deepcopy(pgd_at.model)
     book_opt = torch.optim.SGD(book_model.parameters(), lr=0.01, momentum=0.9)
@@ -73,6 +75,9 @@ def main() -> None:
         "pgd_at": lambda: pgd_at.train_step(idx),
         "adv_dpnp": lambda: adv.train_step(idx),
         "pgd_at_cl": lambda: pgd_at_cl.train_step(idx),
+        "adv_dpnp_clip": lambda: adv_clip.train_step(idx),
+        "grad_norm": lambda: torch.nn.utils.get_total_norm([p.grad for p in adv.model.parameters()
+                                                           if p.grad is not None]),
         "textbook": lambda: textbook_step(book_model, book_opt, pgd_at.data.train_x, pgd_at.data.train_y, idx,
                                           a.eps, a.alpha, a.steps, 2, rng),
         "attack_unit": attack_unit,
@@ -85,6 +90,9 @@ def main() -> None:
     # adv_dpnp adds one clean forward + weight-gradient backward, which costs more than an attack step.
     print(f"  measured training unit / attack unit: {tu / au:.2f}; limit (k*a + 2t)/(k*a + t) = "
           f"{(k * au + 2 * tu) / (k * au + tu):.3f}")
+    # every step logs the global gradient norm; train.grad_clip also rescales the gradients
+    report("gradient norm / adv_dpnp step", med["grad_norm"], med["adv_dpnp"], "<= 0.01")
+    report("adv_dpnp step, train.grad_clip=20 / adv_dpnp step", med["adv_dpnp_clip"], med["adv_dpnp"], "<= 1.02")
     report("textbook step / our pgd_at step (speed-up)", med["textbook"], med["pgd_at"], ">= 1.5")
     report("textbook step / our pgd_at step, train.channels_last=true", med["textbook"], med["pgd_at_cl"], ">= 1.5")
 
