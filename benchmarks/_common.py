@@ -53,7 +53,7 @@ def interleaved(cands: dict[str, Callable[[], object]], reps: int, warmup: int) 
 
 
 def report(name: str, num: float, den: float, target: str) -> None:
-    print(f"{name}: {num / den:.4g}   ({num * 1e3:.3g} ms / {den * 1e3:.1f} ms; target {target})")
+    print(f"{name}: {num / den:.4g}   ({num * 1e3:.4g} ms / {den * 1e3:.1f} ms; target {target})")
 
 
 def trainer(args: argparse.Namespace, method: str, *extra: str) -> Trainer:
