@@ -76,7 +76,7 @@ def main() -> None:
         "adv_dpnp": lambda: adv.train_step(idx),
         "pgd_at_cl": lambda: pgd_at_cl.train_step(idx),
         "adv_dpnp_clip": lambda: adv_clip.train_step(idx),
-        "grad_norm": adv.clip_gradients,  # what every step adds: the norm (train.grad_clip off) and its guard
+        "grad_norm": adv.clip_gradients,  # what every step adds: the norm (train.grad_clip off)
         "textbook": lambda: textbook_step(book_model, book_opt, pgd_at.data.train_x, pgd_at.data.train_y, idx,
                                           a.eps, a.alpha, a.steps, 2, rng),
         "attack_unit": attack_unit,

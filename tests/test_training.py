@@ -124,3 +124,22 @@ def test_grad_clip_caps_the_step_and_the_logged_norm_is_the_one_before_clipping(
                                                  for p, b in zip(trainer.model.parameters(), before)]))
     assert norm > 10 * 0.01  # so clipping at 0.01 acts
     assert float(step) == pytest.approx(cfg.train.lr * (min(norm, clip) if clip else norm), rel=1e-4)
+
+
+@pytest.mark.parametrize("method", ["standard", "dpnp", "pgd_at", "trades", "mart", "adv_dpnp"])
+def test_a_training_step_reads_device_values_once(tiny_cfg, tmp_path, monkeypatch, method):
+    """Each read of a tensor's value on the host (item, bool, float, tolist...) waits for a GPU to finish its
+    queue; a step reads its logs and checks its guards in one read. Counted on CPU, where the reads are the same
+    calls."""
+    trainer = Trainer(tiny_cfg(f"method.name={method}", "train.grad_clip=1"), tmp_path / "run")
+    idx = torch.arange(32)
+    trainer.train_step(idx)  # first-call work (lazy initialisation) is not a step's
+    reads = []
+    for name in ("item", "tolist", "numpy", "__bool__", "__float__", "__int__", "__index__"):
+        real = getattr(torch.Tensor, name)
+        monkeypatch.setattr(torch.Tensor, name,
+                            lambda self, *a, _real=real, _name=name, **k: reads.append(_name) or _real(self, *a, **k))
+    logs = trainer.train_step(idx)
+    monkeypatch.undo()
+    assert reads == ["tolist"]
+    assert all(type(v) is float for v in logs.values()) and {"loss", "grad_norm"} <= set(logs)

@@ -57,14 +57,19 @@ def _noise(sampler: Callable, x: torch.Tensor, generator: torch.Generator | None
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float, alpha: float, steps: int,
         loss: str = "ce", random_start: str = "uniform", init_std: float = 0.001,
-        generator: torch.Generator | None = None, sample_seeds: torch.Tensor | None = None) -> torch.Tensor:
+        generator: torch.Generator | None = None, sample_seeds: torch.Tensor | None = None,
+        checked_batch: bool = False) -> torch.Tensor:
     """Return x_adv with ||x_adv - x||_inf <= eps in [0,1], maximising `loss` by signed-gradient ascent.
 
     `random_start`: "uniform" (Madry: U(-eps, eps)), "normal" (TRADES/MART: x + init_std * N(0, I))
     or "none"; `sample_seeds` makes the start of each sample depend on its seed only (see `_noise`).
     The model runs in eval mode with parameter gradients off (see `attack_mode`).
+    `checked_batch=True` skips the checks of x and y, for a caller whose batch is valid by construction (the
+    trainer: uint8 images scaled to [0, 1], labels checked at load). Why: they read the batch back to the host,
+    which on a GPU waits for the device three times per training step.
     """
-    check_batch(model, x, y)
+    if not checked_batch:
+        check_batch(model, x, y)
     check_budget(eps, alpha, steps)
     if loss not in LOSSES:
         raise ValueError(f"unknown attack loss {loss!r}; choose one of {sorted(LOSSES)}")

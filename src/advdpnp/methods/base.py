@@ -45,11 +45,12 @@ class Method:
 
     def craft(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor, threat: Threat,
               generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Adversarial inputs for the batch (None for methods trained on clean data only)."""
+        """Adversarial inputs for the trainer's batch (None for methods trained on clean data only). The batch is
+        not checked again: the trainer's images and labels are valid by construction."""
         if not self.adversarial:
             return None
         return pgd(model, x, y, threat.eps, threat.alpha, threat.steps, loss=threat.loss,
-                   random_start=threat.random_start, generator=generator)
+                   random_start=threat.random_start, generator=generator, checked_batch=True)
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor,
              x_adv: torch.Tensor | None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -128,24 +128,18 @@ def broadcast_buffers(module: nn.Module) -> None:
             dist.broadcast(b, src=0)
 
 
-def mean_logs(logs: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Average per-step log values over ranks, so metrics describe the global batch."""
-    if not is_distributed() or not logs:
-        return logs
-    keys = sorted(logs)
+def mean_logs(logs: dict[str, torch.Tensor]) -> dict[str, float]:
+    """Per-step log values averaged over ranks, so metrics describe the global batch, read to the host at once.
+    Why at once: each read of a device value waits for the device, so one read (and one collective) per step
+    instead of one per value. A NaN or inf on any rank makes the mean non-finite on every rank, so all ranks see
+    a divergence together and none waits forever in the next collective."""
+    keys = sorted(logs)  # the same order on every rank
     flat = torch.stack([logs[k].detach().float().reshape(()) for k in keys])
-    dist.all_reduce(flat)
-    flat /= world_size()
-    return dict(zip(keys, flat.unbind()))
-
-
-def all_true(flag: bool) -> bool:
-    """True on every rank iff `flag` is true on every rank (so all ranks stop together, none hangs)."""
-    if not is_distributed():
-        return flag
-    t = torch.tensor([int(flag)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(t, op=dist.ReduceOp.MIN)
-    return bool(t.item())
+    if is_distributed():
+        dist.all_reduce(flat)
+        flat /= world_size()
+    values = dict(zip(keys, flat.tolist()))
+    return {k: values[k] for k in logs}  # the method's order (its metric columns and error messages use it)
 
 
 def broadcast_object(obj: Any) -> Any:

@@ -166,7 +166,12 @@ class Trainer:
         g = torch.Generator().manual_seed(self.cfg.train.seed * 100_003 + epoch)
         return torch.randperm(len(self.data.train_y), generator=g).to(self.device)
 
-    def train_step(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
+    def train_step(self, idx: torch.Tensor) -> dict[str, float]:
+        """One optimiser step; returns its logs (the loss, its terms, the gradient norm) averaged over ranks.
+        Why the guards read those logs: each read of a device value waits for the device, so the step reads them
+        once, after backward, and checks the loss and the gradient on what it read. A non-finite loss or gradient
+        stops training before the step, so the weights stay as the last good step left them (under fp16 the
+        scaler skips a non-finite gradient itself); the mean over ranks makes every rank stop together."""
         d = self.cfg.data
         x = augment(to_float(self.data.train_x[idx]), d.crop_padding, d.flip, self.gen)
         x = x.contiguous(memory_format=memory_format(self.cfg.train.channels_last))
@@ -175,31 +180,29 @@ class Trainer:
         self.model.train()
         with autocast(self.cfg.train.amp, self.device):  # the attack above stays fp32
             loss, logs = self.loss_module(x, y, x_adv)
-        if not distributed.all_true(bool(torch.isfinite(loss))):  # every rank stops, none waits forever
-            bad = [k for k, v in logs.items() if not torch.isfinite(v)]
-            raise TrainingDiverged(f"non-finite loss at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
-                                   f"(terms: {', '.join(bad) or 'loss'}); {self.kept_checkpoint()}; {GENTLER_START}")
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        logs = {**logs, "grad_norm": self.clip_gradients()}
+        values = distributed.mean_logs({**logs, "loss": loss, "grad_norm": self.clip_gradients()})
+        where = f"at epoch {self.epoch + 1} step {self.step_in_epoch + 1}"
+        if not math.isfinite(values["loss"]):
+            bad = [k for k, v in values.items() if k != "grad_norm" and not math.isfinite(v)]
+            raise TrainingDiverged(f"non-finite loss {where} (terms: {', '.join(bad)}); {self.kept_checkpoint()}; "
+                                   f"{GENTLER_START}")
+        if not math.isfinite(values["grad_norm"]) and not self.scaler.is_enabled():
+            raise TrainingDiverged(f"non-finite gradient {where} (the loss was finite); {self.kept_checkpoint()}; "
+                                   f"{GENTLER_START}")
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
-        return logs
+        return values
 
     def clip_gradients(self) -> torch.Tensor:
-        """Clip the global gradient norm to train.grad_clip (if set) and return the norm before clipping.
-        Why a guard too: a finite loss can still give an infinite or NaN gradient, and one such step ruins every
-        weight. Under fp16 the scaler skips those steps itself; otherwise training stops before the step, so the
-        weights stay as the last good step left them. DDP has already averaged the gradients, so every rank sees
-        the same norm and stops together."""
+        """Clip the global gradient norm to train.grad_clip (if set) and return the norm before clipping (DDP has
+        already averaged the gradients, so every rank sees the same norm)."""
         self.scaler.unscale_(self.optimizer)  # the true gradients (a no-op without fp16 loss scaling)
         clip = self.cfg.train.grad_clip
         norm = (torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip) if clip else
                 torch.nn.utils.get_total_norm([p.grad for p in self.model.parameters() if p.grad is not None]))
-        if not self.scaler.is_enabled() and not torch.isfinite(norm):
-            raise TrainingDiverged(f"non-finite gradient at epoch {self.epoch + 1} step {self.step_in_epoch + 1} "
-                                   f"(the loss was finite); {self.kept_checkpoint()}; {GENTLER_START}")
         return norm.detach()
 
     def kept_checkpoint(self) -> str:
@@ -230,9 +233,9 @@ class Trainer:
                        desc=f"epoch {self.epoch + 1}/{t.epochs}")
             for s in bar:
                 idx = distributed.shard(order[s * t.batch_size:(s + 1) * t.batch_size])
-                logs = distributed.mean_logs(self.train_step(idx))
+                logs = self.train_step(idx)
                 for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + float(v)
+                    sums[k] = sums.get(k, 0.0) + v
                 count += 1
                 self.step_in_epoch, self.global_step = s + 1, self.global_step + 1
                 bar.set_postfix({k: f"{v / count:.3f}" for k, v in sums.items()}, refresh=False)
