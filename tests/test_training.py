@@ -113,13 +113,15 @@ def test_warmup_grows_the_learning_rate_linearly_then_follows_the_schedule():
     assert all(lr_factor(warm, s, spe) == lr_factor(plain, s, spe) for s in range(10, 50))
 
 
-@pytest.mark.parametrize("clip", [0.0, 0.01])
-def test_grad_clip_caps_the_step_and_the_logged_norm_is_the_one_before_clipping(tiny_cfg, tmp_path, clip):
+@pytest.mark.parametrize("clip,clipped", [(0.0, None), (0.01, 1.0), (1e6, 0.0)])
+def test_grad_clip_caps_the_step_and_the_logged_norm_is_the_one_before_clipping(tiny_cfg, tmp_path, clip, clipped):
     # plain SGD (no momentum, no decay, constant lr): the step is exactly lr times the (clipped) gradient
     cfg = tiny_cfg("train.momentum=0", "train.weight_decay=0", "train.schedule=constant", f"train.grad_clip={clip}")
     trainer = Trainer(cfg, tmp_path / "run")
     before = [p.detach().clone() for p in trainer.model.parameters()]
-    norm = float(trainer.train_step(torch.arange(cfg.train.batch_size))["grad_norm"])
+    logs = trainer.train_step(torch.arange(cfg.train.batch_size))
+    norm = logs["grad_norm"]
+    assert logs.get("grad_clipped") == clipped  # whether the clip acted (its epoch mean: the share of steps)
     step = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(p.detach() - b)
                                                  for p, b in zip(trainer.model.parameters(), before)]))
     assert norm > 10 * 0.01  # so clipping at 0.01 acts

@@ -78,7 +78,8 @@ class TrainConfig:
     schedule: str = opt("cosine", "learning-rate schedule", choices=("cosine", "multistep", "constant"))
     warmup_epochs: float = opt(0.0, "linear learning-rate warm-up over the first N epochs (0: none)", min=0.0)
     grad_clip: float = opt(0.0, "clip the global gradient norm to N before each optimiser step (0: off); every "
-                           "run logs the norm before clipping as train_grad_norm", min=0.0)
+                           "run logs the norm before clipping as train_grad_norm, and a clipped run the share of "
+                           "steps clipped as train_grad_clipped", min=0.0)
     milestones: list = opt([0.5, 0.75], "multistep milestones as fractions of the epochs (<1) or epochs (>=1)")
     gamma: float = opt(0.1, "multistep decay factor", min=0.0, min_exclusive=True)
     seed: int = opt(0, "training seed (init, data order, attack noise)")

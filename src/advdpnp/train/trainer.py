@@ -182,10 +182,13 @@ class Trainer:
             loss, logs = self.loss_module(x, y, x_adv)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(loss).backward()
-        values = distributed.mean_logs({**logs, "loss": loss, "grad_norm": self.clip_gradients()})
+        logs = {**logs, "loss": loss, "grad_norm": self.clip_gradients()}
+        if clip := self.cfg.train.grad_clip:  # its epoch mean is the share of steps the clip acted on
+            logs["grad_clipped"] = (logs["grad_norm"] > clip).float()
+        values = distributed.mean_logs(logs)
         where = f"at epoch {self.epoch + 1} step {self.step_in_epoch + 1}"
         if not math.isfinite(values["loss"]):
-            bad = [k for k, v in values.items() if k != "grad_norm" and not math.isfinite(v)]
+            bad = [k for k, v in values.items() if not k.startswith("grad_") and not math.isfinite(v)]
             raise TrainingDiverged(f"non-finite loss {where} (terms: {', '.join(bad)}); {self.kept_checkpoint()}; "
                                    f"{GENTLER_START}")
         if not math.isfinite(values["grad_norm"]) and not self.scaler.is_enabled():
