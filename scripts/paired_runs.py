@@ -31,12 +31,28 @@ from advdpnp.report.tables import mean_std
 SPLIT_FIELDS = ("name", "val_fraction", "split_seed", "test_subset")
 
 
+def _two_sided_tail(only_a: int, only_b: int) -> tuple[int, int]:
+    """Numerator and denominator of the exact two-sided binomial p-value, as integers (not yet capped at 1)."""
+    m, k = only_a + only_b, min(only_a, only_b)
+    return 2 * sum(math.comb(m, i) for i in range(k + 1)), 2 ** m
+
+
 def sign_test(only_a: int, only_b: int) -> float:
     """Exact two-sided binomial p-value of `only_a` against `only_b` discordant points (1.0 if none)."""
-    m, k = only_a + only_b, min(only_a, only_b)
-    if m == 0:
-        return 1.0
-    return min(1.0, 2 * sum(math.comb(m, i) for i in range(k + 1)) / 2 ** m)
+    num, den = _two_sided_tail(only_a, only_b)
+    return min(1.0, num / den)
+
+
+def p_text(only_a: int, only_b: int) -> str:
+    """The p-value as the tables print it. Below the smallest float (a few thousand discordant points nearly all
+    one way) the float reads 0, which no p-value is, so its digits come from the exact integers' logarithms."""
+    p = sign_test(only_a, only_b)
+    if p > 0:
+        return f"{p:.2g}"
+    num, den = _two_sided_tail(only_a, only_b)
+    log_p = math.log10(num) - math.log10(den)
+    exponent = math.floor(log_p)
+    return f"{10 ** (log_p - exponent):.2g}e{exponent}"
 
 
 def run_settings(run: str, eps: float | None = None) -> tuple[tuple, tuple]:
@@ -142,7 +158,7 @@ def print_table(reading: str, pairs: list[tuple[str, str]], flags: dict, splits:
             accs[s][2].append((only_a - only_b) / len(x))
             print(f"| {name[a]} | {name[b]} | {s} | {len(x)} | {100 * x.float().mean():.1f} | "
                   f"{100 * y.float().mean():.1f} | {only_a} | {only_b} | {100 * (only_a - only_b) / len(x):+.1f} | "
-                  f"{sign_test(only_a, only_b):.2g} |")
+                  f"{p_text(only_a, only_b)} |")
     if len(pairs) > 1:
         for s, (only_a, only_b, points) in totals.items():
             acc_a, acc_b, diffs = accs[s]

@@ -20,10 +20,19 @@ _spec = importlib.util.spec_from_file_location("paired_runs", SCRIPT)
 paired_runs = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(paired_runs)
 sign_test = paired_runs.sign_test
+p_text = paired_runs.p_text
 
 
 def _script(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), *args], capture_output=True, text=True)
+
+
+def test_a_p_value_below_the_smallest_float_prints_its_exponent_not_zero():
+    assert sign_test(5000, 0) == 0.0  # the float underflows: 2 / 2**5000
+    assert p_text(5000, 0) == "1.4e-1505"  # log10(2 / 2**5000) = -1504.85
+    # 2 (1 + 4946 + 4946 * 4945 / 2) / 2**4946: log10 = 7.3886 - 1488.894 = -1481.505
+    assert p_text(4944, 2) == p_text(2, 4944) == "3.1e-1482"
+    assert p_text(9, 1) == f"{2 * 11 / 1024:.2g}" == "0.021"  # in range: the float's own digits
 
 
 def test_sign_test_is_the_exact_two_sided_binomial():
