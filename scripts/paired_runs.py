@@ -69,23 +69,32 @@ def run_settings(run: str, eps: float | None = None) -> tuple[tuple, tuple]:
             (suite.eps, suite.steps, suite.step, suite.restarts, suite.seed))
 
 
+def store_path(run: str | Path, which: str, n: int) -> Path:
+    """Where `--cache` keeps a run's flags: named for the checkpoint's sha256 and `n`, so that retrained weights
+    never reuse them."""
+    from advdpnp.paths import find_checkpoint
+    from advdpnp.train.checkpoint import sha256_file
+
+    ckpt = find_checkpoint(str(run), which)
+    return Path(run) / "paired_flags" / f"{ckpt.stem}-{sha256_file(ckpt)[:16]}-n{n}.pt"
+
+
 def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | None = None,
             cache: bool = False, aa: tuple | None = None) -> dict[tuple[str, str], torch.Tensor]:
     """Correctness flags on the first `n` points of each split, keyed (reading, split): clean, pgdSTEPS
     under `attack` (eps, steps, step, restarts, seed) and aa under the suite's AutoAttack at `aa` (eps, seed),
-    when given. With `cache`, flags are kept in RUN/paired_flags/, in a file named for the checkpoint's sha256
-    and `n` (so retrained weights never reuse them), and read from there; AutoAttack's state file sits beside
-    it until its reading is saved."""
+    when given. With `cache`, flags are kept in the run's `store_path` and read from there; AutoAttack's state
+    file sits beside it until its reading is saved."""
     from advdpnp.attacks.autoattack import autoattack_correct
     from advdpnp.data.augment import as_float
     from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
     from advdpnp.evaluate.load import load_run
     from advdpnp.evaluate.suite import SuiteParams
-    from advdpnp.train.checkpoint import atomic_save, safe_load, sha256_file
+    from advdpnp.train.checkpoint import atomic_save, safe_load
 
-    cfg, model, data, ckpt = load_run(run, which=which, device="cpu")
+    cfg, model, data, _ = load_run(run, which=which, device="cpu")
     bs = cfg.eval.batch_size
-    store = Path(run) / "paired_flags" / f"{ckpt.stem}-{sha256_file(ckpt)[:16]}-n{n}.pt" if cache else None
+    store = store_path(run, which, n) if cache else None
     saved = safe_load(store) if store and store.is_file() else {}
     known = len(saved)
     flags = {}
