@@ -24,6 +24,8 @@ from pathlib import Path
 
 from advdpnp.config import load_config
 from advdpnp.errors import UserError
+from advdpnp.evaluate.load import checkpoint_epoch
+from advdpnp.paths import find_checkpoint
 from advdpnp.train.checkpoint import safe_load
 from advdpnp.train.environment import machines_summary
 from paired_runs import SPLIT_FIELDS, store_path
@@ -99,8 +101,8 @@ def parse_runs(args: list[str]) -> list[tuple[str | None, Path]]:
 
 
 def read_runs(runs: list[tuple[str | None, Path]], n: int, split: str, which: str) -> list[dict]:
-    """Each run's label, seed and accuracy per stored reading of `split`, checked: the same points for every
-    run, one recipe per label."""
+    """Each run's label, seed, checkpoint epoch and accuracy per stored reading of `split`, checked: the same
+    points for every run, one recipe per label."""
     rows, recipes, points = [], {}, {}
     for label, run in runs:
         if not (run / "config.yaml").is_file():
@@ -125,6 +127,7 @@ def read_runs(runs: list[tuple[str | None, Path]], n: int, split: str, which: st
         if "clean" not in flags:
             raise UserError(f"{store} holds no {split} reading")
         rows.append({"label": label, "seed": cfg.train.seed, "run": run, "points": len(flags["clean"]),
+                     "epoch": checkpoint_epoch(find_checkpoint(str(run), which)),
                      "acc": {k: 100 * v.float().mean().item() for k, v in flags.items()}})
     return rows
 
@@ -137,11 +140,11 @@ def tables(rows: list[dict], reference: str | None) -> str:
     titles = {k: column_title(k) for k in readings}
     if len(set(titles.values())) < len(titles):  # two PGD settings, say: the keys themselves tell them apart
         titles = {k: k for k in readings}
-    head = ["method", "seed"] + [titles[k] for k in readings]
+    head = ["method", "seed", "epoch"] + [titles[k] for k in readings]
     out = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in rows:
         cells = [f"{r['acc'][k]:.2f}" if k in r["acc"] else "–" for k in readings]
-        out.append(f"| {r['label']} | {r['seed']} | " + " | ".join(cells) + " |")
+        out.append(f"| {r['label']} | {r['seed']} | {r['epoch']} | " + " | ".join(cells) + " |")
     groups: dict[str, list[dict]] = {}
     for r in rows:
         groups.setdefault(r["label"], []).append(r)
@@ -160,7 +163,8 @@ def tables(rows: list[dict], reference: str | None) -> str:
         out.append(f"| {label} | {len(members)} | " + " | ".join(cells) + " |")
     counts = sorted({r["points"] for r in rows})
     settings = "; ".join(f"{titles[k]} = {k}" for k in readings if titles[k] != k)
-    out += ["", f"Points: {', '.join(map(str, counts))} per model." + (f" Columns: {settings}." if settings else "")
+    out += ["", f"Points: {', '.join(map(str, counts))} per model; epoch: the checkpoint's training epoch."
+            + (f" Columns: {settings}." if settings else "")
             + " An attacked reading counts a point when clean and attacked predictions are both right."]
     return "\n".join(out)
 

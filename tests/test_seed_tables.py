@@ -12,7 +12,7 @@ import torch
 from scipy.stats import ttest_ind
 
 from advdpnp.errors import UserError
-from advdpnp.train.checkpoint import safe_load
+from advdpnp.train.checkpoint import atomic_save, safe_load
 from advdpnp.train.trainer import Trainer
 
 SCRIPTS = Path(__file__).resolve().parents[1] / "scripts"
@@ -28,21 +28,21 @@ def _script(*args: str) -> subprocess.CompletedProcess:
 
 
 def _row(label: str, seed: int, **acc: float) -> dict:
-    return {"label": label, "seed": seed, "run": Path(f"{label}-s{seed}"), "points": 100, "acc": acc}
+    return {"label": label, "seed": seed, "epoch": 6, "run": Path(f"{label}-s{seed}"), "points": 100, "acc": acc}
 
 
 def test_method_rows_give_seed_spread_and_welchs_test_of_the_reference():
     rows = [_row("adv_dpnp", s, clean=c, aa=a) for s, (c, a) in enumerate([(80, 58), (81, 59), (79, 57.5)])]
     rows += [_row("pgd_at", 0, clean=74, aa=55), _row("pgd_at", 1, clean=75, aa=55.5), _row("pgd_at", 2, clean=73)]
     out = seed_tables.tables(rows, "adv_dpnp").splitlines()
-    assert "| pgd_at | 2 | 73.00 | – |" in out  # a reading a run lacks is a gap, not a zero
+    assert "| pgd_at | 2 | 6 | 73.00 | – |" in out  # a reading a run lacks is a gap, not a zero
     # unequal seed counts and spreads: Welch's p differs from Student's (equal_var=True) here
     p_clean = ttest_ind([80, 81, 79], [74, 75, 73], equal_var=False).pvalue
     p_aa = ttest_ind([58, 59, 57.5], [55, 55.5], equal_var=False).pvalue
     assert f"{p_aa:.2g}" != f"{ttest_ind([58, 59, 57.5], [55, 55.5]).pvalue:.2g}"
     assert f"| pgd_at | 3 | 74.0 ± 1.0 | 55.2 ± 0.4 (2) | +6.0 ({p_clean:.2g}) | +2.9 ({p_aa:.2g}) |" in out
     assert "| adv_dpnp | 3 | 80.0 ± 1.0 | 58.2 ± 0.8 |  |  |" in out
-    assert out[0] == "| method | seed | clean | AutoAttack |"
+    assert out[0] == "| method | seed | epoch | clean | AutoAttack |"
 
 
 def test_without_a_reference_or_a_second_seed_nothing_is_tested():
@@ -53,10 +53,10 @@ def test_without_a_reference_or_a_second_seed_nothing_is_tested():
 
 def test_columns_are_ordered_and_two_pgd_settings_keep_their_keys():
     rows = [_row("a", 0, **{"aa-custom-eps0.1": 50, "pgd20-eps0.1": 60, "clean": 80})]
-    assert seed_tables.tables(rows, None).splitlines()[0] == "| method | seed | clean | PGD-20 | AutoAttack |"
+    assert seed_tables.tables(rows, None).splitlines()[0] == "| method | seed | epoch | clean | PGD-20 | AutoAttack |"
     rows.append(_row("a", 1, **{"pgd20-eps0.2": 40, "clean": 81}))
     head = seed_tables.tables(rows, None).splitlines()[0]
-    assert head == "| method | seed | clean | pgd20-eps0.1 | pgd20-eps0.2 | aa-custom-eps0.1 |"
+    assert head == "| method | seed | epoch | clean | pgd20-eps0.1 | pgd20-eps0.2 | aa-custom-eps0.1 |"
 
 
 def test_arguments_are_folders_or_labelled_folders(tmp_path):
@@ -75,6 +75,8 @@ def test_tables_come_from_the_stored_flags_and_refuse_mixed_recipes(tiny_cfg, tm
                        "no_pos": ["method.lambda_pos=0"], "split1": ["data.split_seed=1"]}.items():
         runs[name] = tmp_path / name
         Trainer(tiny_cfg(*opts, "eval.pgd_steps=2"), runs[name]).fit()
+    best = runs["s1"] / "checkpoints" / "best.pt"  # the epoch column reads each checkpoint's own epoch
+    atomic_save(safe_load(best) | {"epoch": 3}, best, keep_previous=False)
     paired = [sys.executable, str(SCRIPTS / "paired_runs.py"), "--splits", "test", "--n", "40", "--pgd", "--cache"]
     for name in ("s0", "s1", "no_pos"):
         res = subprocess.run(paired[:2] + [str(runs[name])] * 2 + paired[2:], capture_output=True, text=True)
@@ -88,13 +90,13 @@ def test_tables_come_from_the_stored_flags_and_refuse_mixed_recipes(tiny_cfg, tm
         flags = safe_load(store)
         accs.append([100 * flags[k].float().mean().item() for k in ("clean/test", next(
             k for k in flags if k.startswith("pgd2-") and k.endswith("/test")))])
-        seed = int(name[1])
-        assert f"| adv_dpnp | {seed} | {accs[-1][0]:.2f} | {accs[-1][1]:.2f} |" in lines
+        seed, epoch = int(name[1]), (1, 3)[int(name[1])]
+        assert f"| adv_dpnp | {seed} | {epoch} | {accs[-1][0]:.2f} | {accs[-1][1]:.2f} |" in lines
     assert accs[0] != accs[1]  # two seeds, two models: the rows are each run's own
     mean = torch.tensor(accs).mean(0)
     assert any(line.startswith(f"| adv_dpnp | 2 | {mean[0]:.1f} ± ") for line in lines)
     assert any(line.startswith("| no_pos | 0 |") for line in lines)
-    assert "Points: 40 per model." in res.stdout and "Machines" in res.stdout
+    assert "Points: 40 per model;" in res.stdout and "Machines" in res.stdout
     # the ablation under the method's own name would be averaged into it: refused, naming the field
     res = _script(str(runs["s0"]), str(runs["no_pos"]), "--n", "40")
     assert res.returncode == 1 and "differ in method.lambda_pos (0.1 vs 0.0)" in res.stderr
