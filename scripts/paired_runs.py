@@ -25,6 +25,7 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
+from advdpnp.errors import UserError
 from advdpnp.report.tables import mean_std
 
 # the fields that fix which images the validation and test splits hold
@@ -184,7 +185,7 @@ def main() -> None:
     p.add_argument("--n", type=int, default=1000,
                    help="first N points of each split (default 1000; more than a split holds: all of it)")
     p.add_argument("--splits", default="val,test", help="comma-separated, of val and test (default val,test)")
-    p.add_argument("--which", default="best", help="checkpoint of each run (default best)")
+    p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint of each run (default best)")
     p.add_argument("--pgd", action="store_true",
                    help="also compare accuracy under the evaluation suite's PGD (the runs' eval config)")
     p.add_argument("--aa", action="store_true",
@@ -224,7 +225,10 @@ def main() -> None:
                  "--eps or compare runs evaluated alike")
     attack = attacks.pop() if args.pgd else None
     aa = aas.pop() if args.aa else None
-    flags = {r: correct(r, splits, args.n, args.which, attack, args.cache, aa) for r in settings}
+    try:
+        flags = {r: correct(r, splits, args.n, args.which, attack, args.cache, aa) for r in settings}
+    except UserError as e:  # a missing or damaged checkpoint
+        sys.exit(f"error: {e}")
     print_table("clean", pairs, flags, splits)
     if attack:
         eps, steps, alpha, restarts, seed = attack

@@ -174,7 +174,7 @@ def main() -> None:
     p.add_argument("runs", nargs="+", metavar="[LABEL=]RUN", help="run folders read with paired_runs.py --cache")
     p.add_argument("--n", type=int, default=1000, help="the --n of the paired_runs.py reading (default 1000)")
     p.add_argument("--split", default="test", choices=("val", "test"), help="split to tabulate (default test)")
-    p.add_argument("--which", default="best", help="checkpoint of each run (default best)")
+    p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint of each run (default best)")
     p.add_argument("--reference", help="method whose lead over every other is tested (default adv_dpnp, when "
                                        "present)")
     args = p.parse_args()

@@ -98,6 +98,11 @@ def test_bad_inputs_are_one_line_errors(tiny_cfg, tmp_path):
     res = _script(str(a), str(tmp_path / "nope"))
     assert res.returncode == 2 and "not a run folder" in res.stderr
     assert "--splits" in _script(str(a), str(a), "--splits", "train").stderr
+    assert "invalid choice: 'prev'" in _script(str(a), str(a), "--which", "prev").stderr
+    (b / "checkpoints" / "best.pt").write_bytes(b"not a checkpoint")  # damaged weights: one line, no traceback
+    res = _script(str(b), str(b), "--n", "8")
+    assert res.returncode == 1 and res.stderr.startswith("error: checkpoint") and "is corrupt or truncated" in \
+        res.stderr and "Traceback" not in res.stderr
 
 
 def test_pgd_reading_repeats_the_suites_pgd_flags(tiny_cfg, tmp_path):
