@@ -22,7 +22,9 @@ import statistics
 import sys
 from pathlib import Path
 
-from advdpnp.config import load_config
+from scipy.stats import ttest_ind
+
+from advdpnp.config import Config, load_config
 from advdpnp.errors import UserError
 from advdpnp.evaluate.load import checkpoint_epoch
 from advdpnp.paths import find_checkpoint
@@ -46,7 +48,7 @@ def _flat(tree: dict, prefix: str = "") -> dict[str, object]:
     return out
 
 
-def recipe(cfg) -> dict[str, object]:
+def recipe(cfg: Config) -> dict[str, object]:
     """The config fields that decide what a run trains: everything but `RUN_FIELDS` and the eval section."""
     return {k: v for k, v in _flat(dataclasses.asdict(cfg)).items()
             if k not in RUN_FIELDS and not k.startswith("eval.")}
@@ -68,11 +70,9 @@ def column_title(reading: str) -> str:
 
 
 def welch(a: list[float], b: list[float]) -> str:
-    """'mean(a) - mean(b) (Welch p)' in points; '–' without two values a side or any spread."""
+    """'mean(a) - mean(b) (Welch p)' in points; '–' without two values a side, 'no spread' when neither varies."""
     if len(a) < 2 or len(b) < 2:
         return "–"
-    from scipy.stats import ttest_ind
-
     p = ttest_ind(a, b, equal_var=False).pvalue
     diff = f"{statistics.fmean(a) - statistics.fmean(b):+.1f}"
     return f"{diff} ({p:.2g})" if not math.isnan(p) else f"{diff} (no spread)"
@@ -103,12 +103,14 @@ def parse_runs(args: list[str]) -> list[tuple[str | None, Path]]:
 def read_runs(runs: list[tuple[str | None, Path]], n: int, split: str, which: str) -> list[dict]:
     """Each run's label, seed, checkpoint epoch and accuracy per stored reading of `split`, checked: the same
     points for every run, one recipe per label."""
-    rows, recipes, points = [], {}, {}
+    rows, recipes, points, seeds = [], {}, {}, {}
     for label, run in runs:
         if not (run / "config.yaml").is_file():
             raise UserError(f"not a run folder (no config.yaml): {run}")
         cfg = load_config(run / "config.yaml")
         label = label or cfg.method["name"]
+        if run.resolve() in {r.resolve() for r in points}:
+            raise UserError(f"{run} is given twice")
         points[run] = tuple(getattr(cfg.data, f) for f in SPLIT_FIELDS)
         if len(set(points.values())) > 1:
             first = next(iter(points))
@@ -118,6 +120,10 @@ def read_runs(runs: list[tuple[str | None, Path]], n: int, split: str, which: st
         if diff := recipe_difference(first_recipe, recipe(cfg)):
             raise UserError(f"{first} and {run} both join '{label}' but differ in {diff}; give each recipe its "
                             f"own label (LABEL=RUN)")
+        twin = seeds.setdefault((label, cfg.train.seed), run)
+        if twin != run:
+            raise UserError(f"{twin} and {run} are both '{label}' seed {cfg.train.seed}: one model twice is no second "
+                            "sample (label them apart, LABEL=RUN, if they differ by machine)")
         store = store_path(run, which, n)
         if not store.is_file():
             raise UserError(f"no stored flags for {run} ({which} checkpoint, n={n}; expected {store}): read it "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -101,6 +102,13 @@ def test_tables_come_from_the_stored_flags_and_refuse_mixed_recipes(tiny_cfg, tm
     res = _script(str(runs["s0"]), str(runs["no_pos"]), "--n", "40")
     assert res.returncode == 1 and "differ in method.lambda_pos (0.1 vs 0.0)" in res.stderr
     assert "Traceback" not in res.stderr
+    res = _script(str(runs["s0"]), f"again={runs['s0']}/", "--n", "40")
+    assert res.returncode == 1 and "is given twice" in res.stderr
+    # a copy of a run is the same seed of the same method: not a second sample for Welch's test
+    shutil.copytree(runs["s1"], tmp_path / "copy")
+    res = _script(str(runs["s1"]), str(tmp_path / "copy"), "--n", "40")
+    assert res.returncode == 1 and "are both 'adv_dpnp' seed 1" in res.stderr
+    assert _script(str(runs["s1"]), f"machine2={tmp_path / 'copy'}", "--n", "40").returncode == 0
     res = _script(str(runs["s0"]), f"other={runs['split1']}", "--n", "40")
     assert res.returncode == 1 and "split the data differently" in res.stderr
     res = _script(str(runs["s0"]), "--n", "50")
