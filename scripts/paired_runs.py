@@ -9,7 +9,9 @@ the evaluation suite's L-inf PGD (the runs' `eval` settings, seeded by point ind
 points of the test split it repeats the suite's pgd column), e.g. on a whole test split where the
 suite read 1000 points. `--aa` adds the suite's cheaper AutoAttack (official APGD-CE + APGD-T, its seed and
 blocks of points, so again the suite's flags on the points it read): the costliest reading, 6-8 min per
-1000 Fashion-MNIST points (small_cnn) on one CPU thread; with `--cache` a killed reading resumes at its next block.
+1000 Fashion-MNIST points (small_cnn) on one CPU thread; with `--cache` a killed reading resumes at its next block,
+and no reading is made twice: a store of more points serves fewer (its first ones), and a best checkpoint's store
+serves the last checkpoint when the two hold the same weights (see `stored_flags`).
 
     python scripts/paired_runs.py RUN_A RUN_B [RUN_A RUN_B ...] [--n 1000] [--splits val,test] [--pgd] [--aa]
         [--cache]
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import re
 import sys
 from pathlib import Path
 
@@ -80,6 +83,55 @@ def store_path(run: str | Path, which: str, n: int) -> Path:
     return Path(run) / "paired_flags" / f"{ckpt.stem}-{sha256_file(ckpt)[:16]}-n{n}.pt"
 
 
+def _same_weights(a: Path, b: Path) -> bool:
+    """Whether two checkpoints hold the same model tensors, bit for bit (a run whose best epoch was its last)."""
+    from advdpnp.train.checkpoint import safe_load
+
+    wa, wb = safe_load(a)["model"], safe_load(b)["model"]
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _prefix(key: str, flags: torch.Tensor, n: int) -> torch.Tensor | None:
+    """A stored reading's flags on its first `n` points, or None where they could differ from a reading of `n`
+    points: PGD and the clean pass seed nothing or by point index, but AutoAttack seeds each block of points, so
+    its prefix is its own reading only where `n` ends a block."""
+    if len(flags) <= n:
+        return flags
+    block = re.search(r"-block(\d+)/", key)
+    return flags[:n] if block is None or n % int(block[1]) == 0 else None
+
+
+def stored_flags(run: str | Path, which: str, n: int) -> dict[str, torch.Tensor]:
+    """Every reading `--cache` stored for `run`'s `which` checkpoint on the first `n` points, keyed as the store
+    keys them. Besides the store of `n` points, read first: a store of more points gives its first `n` (see
+    `_prefix`), and the other checkpoint's stores serve when it holds the same weights, so that a whole-split
+    reading of a best checkpoint is never repeated for a shorter or a `last` reading."""
+    from advdpnp.paths import find_checkpoint
+    from advdpnp.train.checkpoint import safe_load
+
+    def stores(w: str) -> list[Path]:
+        """The checkpoint's store of `n` points, then its stores of more points, fewest first."""
+        own = store_path(run, w, n)
+        name = re.compile(re.escape(own.name).replace(f"n{n}", r"n(\d+)"))
+        points = {s: int(m[1]) for s in own.parent.glob("*.pt") if (m := name.fullmatch(s.name))}
+        return sorted((s for s, m in points.items() if m >= n), key=points.get)
+
+    other = {"best": "last", "last": "best"}[which]
+    sources = stores(which)
+    try:
+        twin = find_checkpoint(str(run), other)
+    except UserError:  # no other checkpoint: nothing to share
+        twin = None
+    if twin is not None and (twin_stores := stores(other)) and _same_weights(find_checkpoint(str(run), which), twin):
+        sources += twin_stores
+    out: dict[str, torch.Tensor] = {}
+    for source in sources:
+        for key, flags in safe_load(source).items():
+            if key not in out and (part := _prefix(key, flags, n)) is not None:
+                out[key] = part
+    return out
+
+
 def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | None = None,
             cache: bool = False, aa: tuple | None = None) -> dict[tuple[str, str], torch.Tensor]:
     """Correctness flags on the first `n` points of each split, keyed (reading, split): clean, pgdSTEPS
@@ -91,12 +143,12 @@ def correct(run: str, splits: list[str], n: int, which: str, attack: tuple | Non
     from advdpnp.evaluate.accuracy import clean_correct, pgd_correct
     from advdpnp.evaluate.load import load_run
     from advdpnp.evaluate.suite import SuiteParams
-    from advdpnp.train.checkpoint import atomic_save, safe_load
+    from advdpnp.train.checkpoint import atomic_save
 
     cfg, model, data, _ = load_run(run, which=which, device="cpu")
     bs = cfg.eval.batch_size
     store = store_path(run, which, n) if cache else None
-    saved = safe_load(store) if store and store.is_file() else {}
+    saved = stored_flags(run, which, n) if store else {}
     known = len(saved)
     flags = {}
     states = []  # AutoAttack state files of the readings this call stores

@@ -9,7 +9,7 @@ model is read on the same points). Runs join a method by their config's method n
 recipe, so that no ablation is averaged into the method by accident.
 
     python scripts/seed_tables.py RUN [LABEL=RUN ...] [--n 10000] [--split test] [--which best]
-        [--reference adv_dpnp]
+        [--versus last] [--reference adv_dpnp]
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ from advdpnp.config import Config, load_config
 from advdpnp.errors import UserError
 from advdpnp.evaluate.load import checkpoint_epoch
 from advdpnp.paths import find_checkpoint
-from advdpnp.train.checkpoint import safe_load
+from advdpnp.report.tables import mean_std
 from advdpnp.train.environment import machines_summary
-from paired_runs import SPLIT_FIELDS, store_path
+from paired_runs import SPLIT_FIELDS, p_text, stored_flags
 
 #: config fields that say how a run was executed or named, not what it trained: runs of one recipe may differ in
 #: them (eval settings key the stored flags themselves)
@@ -124,36 +124,46 @@ def read_runs(runs: list[tuple[str | None, Path]], n: int, split: str, which: st
         if twin != run:
             raise UserError(f"{twin} and {run} are both '{label}' seed {cfg.train.seed}: one model twice is no second "
                             "sample (label them apart, LABEL=RUN, if they differ by machine)")
-        store = store_path(run, which, n)
-        if not store.is_file():
-            raise UserError(f"no stored flags for {run} ({which} checkpoint, n={n}; expected {store}): read it "
-                            f"first with `python scripts/paired_runs.py {run} {run} --splits {split} --n {n} "
-                            "--pgd --aa --cache`")
-        flags = {k.rsplit("/", 1)[0]: v for k, v in safe_load(store).items() if k.endswith(f"/{split}")}
+        flags = {k.rsplit("/", 1)[0]: v for k, v in stored_flags(run, which, n).items() if k.endswith(f"/{split}")}
         if "clean" not in flags:
-            raise UserError(f"{store} holds no {split} reading")
+            raise UserError(f"no stored {split} flags for {run} ({which} checkpoint, n={n}): read them first with "
+                            f"`python scripts/paired_runs.py {run} {run} --which {which} --splits {split} --n {n} "
+                            "--pgd --aa --cache`")
         rows.append({"label": label, "seed": cfg.train.seed, "run": run, "points": len(flags["clean"]),
-                     "epoch": checkpoint_epoch(find_checkpoint(str(run), which)),
+                     "epoch": checkpoint_epoch(find_checkpoint(str(run), which)), "flags": flags,
                      "acc": {k: 100 * v.float().mean().item() for k, v in flags.items()}})
     return rows
 
 
-def tables(rows: list[dict], reference: str | None) -> str:
-    """The per-run table, the per-method table (with the reference's Welch lead) and the columns' settings."""
+def columns(rows: list[dict]) -> dict[str, str]:
+    """The readings any row holds, in table order (clean, PGD, AutoAttack), each with its column title."""
     order = ("clean", "pgd", "aa")
     readings = sorted({k for r in rows for k in r["acc"]},
                       key=lambda k: (next((i for i, p in enumerate(order) if k.startswith(p)), len(order)), k))
     titles = {k: column_title(k) for k in readings}
     if len(set(titles.values())) < len(titles):  # two PGD settings, say: the keys themselves tell them apart
         titles = {k: k for k in readings}
+    return titles
+
+
+def groups_of(rows: list[dict]) -> dict[str, list[dict]]:
+    """The rows by label, in first-seen order."""
+    groups: dict[str, list[dict]] = {}
+    for r in rows:
+        groups.setdefault(r["label"], []).append(r)
+    return groups
+
+
+def tables(rows: list[dict], reference: str | None) -> str:
+    """The per-run table, the per-method table (with the reference's Welch lead) and the columns' settings."""
+    titles = columns(rows)
+    readings = list(titles)
     head = ["method", "seed", "epoch"] + [titles[k] for k in readings]
     out = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
     for r in rows:
         cells = [f"{r['acc'][k]:.2f}" if k in r["acc"] else "–" for k in readings]
         out.append(f"| {r['label']} | {r['seed']} | {r['epoch']} | " + " | ".join(cells) + " |")
-    groups: dict[str, list[dict]] = {}
-    for r in rows:
-        groups.setdefault(r["label"], []).append(r)
+    groups = groups_of(rows)
 
     def values(label: str, k: str) -> list[float]:
         return [r["acc"][k] for r in groups[label] if k in r["acc"]]
@@ -175,17 +185,52 @@ def tables(rows: list[dict], reference: str | None) -> str:
     return "\n".join(out)
 
 
+def changes(rows: list[dict], versus_rows: list[dict], which: str, versus: str) -> str:
+    """Per run, the accuracy of its `which` checkpoint minus its `versus` checkpoint's on the same points, with
+    the exact sign test on the points only one of the two gets right; per method, the change's mean ± sample std
+    over seeds (what choosing the checkpoint one way rather than the other does to the method's mean)."""
+    titles = columns(rows + versus_rows)
+    head = ["method", "seed", f"epoch ({which} / {versus})"] + [f"{t}: {which} - {versus} (p)" for t in titles.values()]
+    out = ["| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    deltas: dict[tuple[str, str], list[float]] = {}
+    for r, v in zip(rows, versus_rows):
+        cells = []
+        for k in titles:
+            if k not in r["flags"] or k not in v["flags"]:
+                cells.append("–")
+                continue
+            a, b = r["flags"][k], v["flags"][k]
+            only_a, only_b = int((a & ~b).sum()), int((b & ~a).sum())
+            deltas.setdefault((r["label"], k), []).append((only_a - only_b) / len(a))
+            cells.append(f"{100 * (only_a - only_b) / len(a):+.2f} ({p_text(only_a, only_b)})")
+        out.append(f"| {r['label']} | {r['seed']} | {r['epoch']} / {v['epoch']} | " + " | ".join(cells) + " |")
+    head = ["method", "seeds"] + [f"{t}: {which} - {versus}" for t in titles.values()]
+    out += ["", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+    for label, members in groups_of(rows).items():
+        cells = [mean_std(deltas[label, k], signed=True) if (label, k) in deltas else "–" for k in titles]
+        out.append(f"| {label} | {len(members)} | " + " | ".join(cells) + " |")
+    out += ["", f"Changes in points; p: exact two-sided sign test on the points only one checkpoint gets right (0 "
+            f"such points: p 1). A run whose {which} and {versus} checkpoints hold the same weights changes by 0."]
+    return "\n".join(out)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("runs", nargs="+", metavar="[LABEL=]RUN", help="run folders read with paired_runs.py --cache")
     p.add_argument("--n", type=int, default=1000, help="the --n of the paired_runs.py reading (default 1000)")
     p.add_argument("--split", default="test", choices=("val", "test"), help="split to tabulate (default test)")
     p.add_argument("--which", default="best", choices=("best", "last"), help="checkpoint of each run (default best)")
+    p.add_argument("--versus", choices=("best", "last"),
+                   help="also print each run's change from this checkpoint to --which's, on the same points")
     p.add_argument("--reference", help="method whose lead over every other is tested (default adv_dpnp, when "
                                        "present)")
     args = p.parse_args()
     try:
-        rows = read_runs(parse_runs(args.runs), args.n, args.split, args.which)
+        if args.versus == args.which:
+            raise UserError(f"--versus {args.versus} is --which itself: name the other checkpoint")
+        runs = parse_runs(args.runs)
+        rows = read_runs(runs, args.n, args.split, args.which)
+        versus_rows = read_runs(runs, args.n, args.split, args.versus) if args.versus else []
         labels = {r["label"] for r in rows}
         reference = args.reference or ("adv_dpnp" if "adv_dpnp" in labels else None)
         if reference not in labels | {None}:
@@ -193,6 +238,9 @@ def main() -> None:
     except UserError as e:
         sys.exit(f"error: {e}")
     print(tables(rows, reference))
+    if versus_rows:
+        print(f"\nChange from each run's {args.versus} checkpoint to its {args.which} one:\n")
+        print(changes(rows, versus_rows, args.which, args.versus))
     print(f"\n{machines_summary([r['run'] for r in rows])}")
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -160,6 +161,39 @@ def test_cache_is_read_back_and_keyed_by_the_weights(tiny_cfg, tmp_path):
     state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
     atomic_save(state, ckpt, keep_previous=False)
     assert _script(*args).returncode == 0 and len(list((a / "paired_flags").glob("*.pt"))) == 2
+
+
+def test_stored_flags_serve_fewer_points_and_a_checkpoint_with_the_same_weights(tiny_cfg, tmp_path, monkeypatch):
+    run, fresh = tmp_path / "r", tmp_path / "fresh"
+    Trainer(tiny_cfg("eval.pgd_steps=2"), run).fit()
+    shutil.copytree(run, fresh)  # the same weights, no stores: read afresh
+    _, attack = paired_runs.run_settings(str(run), eps=0.05)
+    aa = (attack[0], attack[4])
+    whole = paired_runs.correct(str(run), ["test"], 40, "best", attack, cache=True, aa=aa)
+    assert 0 < whole["pgd2", "test"].sum() < whole["clean", "test"].sum()  # flags that could differ
+    pgd_key, aa_key = "pgd2-eps0.05-step0.0125-restarts1-seed0/test", "aa-custom-eps0.05-seed0-block250/test"
+    short = paired_runs.stored_flags(run, "best", 32)
+    # clean and PGD (seeded by point index) give their first 32 points; AutoAttack attacked the 40 points as one
+    # block, so its flags on 32 could differ from a reading of 32: not served
+    assert sorted(short) == ["clean/test", pgd_key]
+    alone = paired_runs.correct(str(fresh), ["test"], 32, "best", attack)
+    assert torch.equal(short["clean/test"], alone["clean", "test"])
+    assert torch.equal(short[pgd_key], alone["pgd2", "test"])
+    # one epoch: best.pt and last.pt hold the same weights, so best's readings are last's, at any n
+    last = paired_runs.stored_flags(run, "last", 40)
+    keys = {"clean/test": ("clean", "test"), pgd_key: ("pgd2", "test"), aa_key: ("aa", "test")}
+    assert last.keys() == keys.keys() and all(torch.equal(last[k], whole[keys[k]]) for k in keys)
+    for module, name in (("advdpnp.evaluate.accuracy", "clean_correct"), ("advdpnp.evaluate.accuracy", "pgd_correct"),
+                         ("advdpnp.attacks.autoattack", "autoattack_correct")):
+        monkeypatch.setattr(f"{module}.{name}", lambda *a, **k: pytest.fail("a stored reading was made again"))
+    again = paired_runs.correct(str(run), ["test"], 40, "last", attack, cache=True, aa=aa)
+    assert again.keys() == whole.keys() and all(torch.equal(again[k], whole[k]) for k in whole)
+    monkeypatch.undo()
+    ckpt = run / "checkpoints" / "last.pt"  # other weights: nothing shared
+    state = safe_load(ckpt)
+    state["model"] = {k: v + 0.01 if v.is_floating_point() else v for k, v in state["model"].items()}
+    atomic_save(state, ckpt, keep_previous=False)
+    assert paired_runs.stored_flags(run, "last", 40) == {}
 
 
 def test_autoattack_reading_repeats_the_suites_flags_and_resumes(tiny_cfg, tmp_path, monkeypatch):

@@ -112,6 +112,36 @@ def test_tables_come_from_the_stored_flags_and_refuse_mixed_recipes(tiny_cfg, tm
     res = _script(str(runs["s0"]), f"other={runs['split1']}", "--n", "40")
     assert res.returncode == 1 and "split the data differently" in res.stderr
     res = _script(str(runs["s0"]), "--n", "50")
-    assert res.returncode == 1 and "no stored flags" in res.stderr and "paired_runs.py" in res.stderr
+    assert res.returncode == 1 and "no stored test flags" in res.stderr and "paired_runs.py" in res.stderr
     res = _script(str(runs["s0"]), str(runs["s1"]), "--n", "40", "--reference", "pgd_at")
     assert res.returncode == 1 and "--reference 'pgd_at' is none of the methods read: adv_dpnp" in res.stderr
+
+
+def test_versus_gives_each_runs_change_between_its_checkpoints_on_the_same_points(tiny_cfg, tmp_path):
+    runs = [tmp_path / f"s{seed}" for seed in (0, 1)]
+    for seed, run in enumerate(runs):
+        Trainer(tiny_cfg(f"train.seed={seed}", "eval.pgd_steps=2"), run).fit()
+    ckpt = runs[1] / "checkpoints" / "last.pt"  # s1's last checkpoint: other weights (s0's), from another epoch
+    other = safe_load(runs[0] / "checkpoints" / "best.pt")["model"]
+    atomic_save(safe_load(ckpt) | {"model": other, "epoch": 2}, ckpt, keep_previous=False)
+    paired = [sys.executable, str(SCRIPTS / "paired_runs.py"), "--splits", "test", "--n", "40", "--cache"]
+    for run in runs:  # best checkpoints; s0's last one holds the same weights and is never read itself
+        assert subprocess.run(paired[:2] + [str(run)] * 2 + paired[2:], capture_output=True).returncode == 0
+    res = _script(*map(str, runs), "--n", "40", "--which", "last", "--versus", "best")
+    assert res.returncode == 1 and f"no stored test flags for {runs[1]} (last checkpoint" in res.stderr
+    last = paired[:2] + [str(runs[1])] * 2 + paired[2:] + ["--which", "last"]
+    assert subprocess.run(last, capture_output=True).returncode == 0
+    res = _script(*map(str, runs), "--n", "40", "--which", "last", "--versus", "best")
+    assert res.returncode == 0, res.stderr
+    flags = {w: safe_load(next((runs[1] / "paired_flags").glob(f"{w}-*-n40.pt")))["clean/test"]
+             for w in ("best", "last")}
+    only_last, only_best = int((flags["last"] & ~flags["best"]).sum()), int((flags["best"] & ~flags["last"]).sum())
+    assert only_last != only_best  # a change with a sign: measured from the two stores, not assumed
+    change = (only_last - only_best) / 40
+    lines = res.stdout.split("Change from each run's best checkpoint to its last one:")[1].splitlines()
+    assert "| adv_dpnp | 0 | 1 / 1 | +0.00 (1) |" in lines
+    assert f"| adv_dpnp | 1 | 2 / 1 | {100 * change:+.2f} ({seed_tables.p_text(only_last, only_best)}) |" in lines
+    mean = seed_tables.mean_std([0.0, change], signed=True)
+    assert f"| adv_dpnp | 2 | {mean} |" in lines
+    res = _script(str(runs[0]), "--n", "40", "--which", "best", "--versus", "best")
+    assert res.returncode == 1 and "--versus best is --which itself" in res.stderr
