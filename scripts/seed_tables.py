@@ -206,8 +206,15 @@ def changes(rows: list[dict], versus_rows: list[dict], which: str, versus: str) 
         out.append(f"| {r['label']} | {r['seed']} | {r['epoch']} / {v['epoch']} | " + " | ".join(cells) + " |")
     head = ["method", "seeds"] + [f"{t}: {which} - {versus}" for t in titles.values()]
     out += ["", "| " + " | ".join(head) + " |", "|---" * len(head) + "|"]
+
+    def cell(label: str, k: str, runs: int) -> str:
+        """The change's mean ± std, with the count when fewer than the method's runs hold both readings."""
+        if not (d := deltas.get((label, k))):
+            return "–"
+        return mean_std(d, signed=True) + (f" ({len(d)})" if len(d) < runs else "")
+
     for label, members in groups_of(rows).items():
-        cells = [mean_std(deltas[label, k], signed=True) if (label, k) in deltas else "–" for k in titles]
+        cells = [cell(label, k, len(members)) for k in titles]
         out.append(f"| {label} | {len(members)} | " + " | ".join(cells) + " |")
     out += ["", f"Changes in points; p: exact two-sided sign test on the points only one checkpoint gets right (0 "
             f"such points: p 1). A run whose {which} and {versus} checkpoints hold the same weights changes by 0."]

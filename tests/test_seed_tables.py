@@ -60,6 +60,21 @@ def test_columns_are_ordered_and_two_pgd_settings_keep_their_keys():
     assert head == "| method | seed | epoch | clean | pgd20-eps0.1 | pgd20-eps0.2 | aa-custom-eps0.1 |"
 
 
+def test_a_change_read_on_fewer_runs_than_its_method_holds_says_so():
+    def row(seed: int, epoch: int, clean: list[int], aa: list[int] | None = None) -> dict:
+        flags = {"clean": torch.tensor(clean, dtype=torch.bool)}
+        if aa is not None:
+            flags["aa"] = torch.tensor(aa, dtype=torch.bool)
+        return _row("m", seed) | {"epoch": epoch, "flags": flags, "acc": {k: 1.0 for k in flags}}
+
+    last = [row(0, 6, [1, 1, 0, 0]), row(1, 6, [1, 1, 1, 0], [1, 0, 0, 0])]
+    best = [row(0, 5, [1, 0, 0, 0], [1, 0, 0, 0]), row(1, 6, [1, 1, 1, 0], [1, 0, 0, 0])]
+    lines = seed_tables.changes(last, best, "last", "best").splitlines()
+    assert "| m | 0 | 6 / 5 | +25.00 (1) | – |" in lines  # one point only last gets right; no AutoAttack at last
+    assert "| m | 1 | 6 / 6 | +0.00 (1) | +0.00 (1) |" in lines
+    assert f"| m | 2 | {seed_tables.mean_std([0.25, 0.0], signed=True)} | +0.0 (1) |" in lines
+
+
 def test_arguments_are_folders_or_labelled_folders(tmp_path):
     odd = tmp_path / "lambda_pos=0.1-s0"  # a sweep folder's own '='
     odd.mkdir()
