@@ -8,6 +8,7 @@ the study folder, so the tables can be regenerated after re-running the study:
     python scripts/study_tables.py --results runs/fmnist-w/sweep-paper/*.json       # single results files
     python scripts/study_tables.py --results runs/fmnist-l/eps0.15/*.json --by-name # ... a mean per method
     python scripts/study_tables.py runs/fmnist-l --prefix fmnist --beyond runs/fmnist-l/eps0.15  # the fall-off
+    python scripts/study_tables.py runs/fmnist-w --prefix fmnist --reference adv_dpnp   # ... and its lead per method
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from advdpnp.commands.sweep import AT_CHANCE, _accuracies, collect
 from advdpnp.report.tables import mean_std, pm
 from advdpnp.train.environment import machines_summary
+from seed_tables import welch
 
 ATTACKS = ("clean", "fgsm", "pgd20", "cw_inf", "autoattack", "adaptive_proto", "apgd_dlr_proto", "worst_case",
            "corruptions")
@@ -105,6 +107,11 @@ def results_table(paths: list[Path], by_name: bool = False) -> str:
     return "\n".join(lines)
 
 
+def run_accuracies(res: dict) -> dict[str, float]:
+    """One results.json's accuracies (fractions), its corruption mean included when it has one."""
+    return _accuracies(res) | ({"corruptions": res["corruptions"]["mean"]} if "corruptions" in res else {})
+
+
 def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
     """Each seed's headline numbers and masking verdicts, so that a collapsed seed or a failed check
     is visible behind a mean."""
@@ -115,7 +122,7 @@ def per_seed_table(folders: list[Path], seeds: list[int]) -> str:
             path = folder / f"base-s{seed}" / "results.json"
             if path.exists():
                 res = json.loads(path.read_text())
-                acc = _accuracies(res) | ({"corruptions": res["corruptions"]["mean"]} if "corruptions" in res else {})
+                acc = run_accuracies(res)
                 mark = " (at chance)" if (path.parent / AT_CHANCE).exists() else ""
                 lines.append(f"| {folder.name} | {seed}{mark} | {res.get('epoch')} | "
                              + " | ".join(f"{100 * acc[c]:.1f}" if c in acc else "–" for c in cols)
@@ -233,6 +240,45 @@ def falloff_table(root: Path, beyond: Path, prefix: str) -> str:
     return "\n".join(lines)
 
 
+LEAD = ("clean", "pgd20", "autoattack", "worst_case", "corruptions")
+
+
+def seed_values(folder: Path, seeds: list[int]) -> dict[str, list[float]]:
+    """Each headline column's accuracy in % on every seed found, in seed order."""
+    values: dict[str, list[float]] = {}
+    for seed in seeds:
+        if (path := folder / f"base-s{seed}" / "results.json").exists():
+            for col, acc in run_accuracies(json.loads(path.read_text())).items():
+                values.setdefault(col, []).append(100 * acc)
+    return values
+
+
+def lead(a: list[float], b: list[float]) -> str:
+    """mean(a) - mean(b) in points, with Welch's p when each side has two or more values."""
+    return welch(a, b) if min(len(a), len(b)) > 1 else f"{statistics.fmean(a) - statistics.fmean(b):+.1f}"
+
+
+def lead_table(folders: list[Path], seeds: list[int], reference: Path) -> str:
+    """The reference method's lead over every other folder, column by column: the difference of the seed means
+    with Welch's t-test (the seeds are the samples), then the reference's lowest seed minus the other's highest.
+    Why both: a mean lead can rest on one good seed; a positive margin says every reference seed is above every
+    seed of the other, the statement docs/results.md makes seed by seed."""
+    ref = seed_values(reference, seeds)
+    cols = [c for c in LEAD if c in ref]
+    lines = ["| run | seeds | " + " | ".join(cols) + " |", "|---" * (len(cols) + 2) + "|"]
+    for folder in folders:
+        if folder == reference or not (other := seed_values(folder, seeds)):
+            continue
+        cells = [f"{lead(ref[c], other[c])}; {min(ref[c]) - max(other[c]):+.1f}" if c in other else "–"
+                 for c in cols]
+        lines.append(f"| {folder.name} | {len(other['clean'])} | " + " | ".join(cells) + " |")
+    lines += ["", f"Each cell: {reference.name}'s mean minus the run's, in points (with Welch's t-test p over the "
+                  f"seeds where both have two or more); after the semicolon, {reference.name}'s lowest seed minus "
+                  f"the run's highest (positive: every {reference.name} seed is above every seed of the run). "
+                  f"Seeds of {reference.name}: {len(ref['clean'])}."]
+    return "\n".join(lines)
+
+
 def masking_table(folders: list[Path], seed: int) -> str:
     """Verdict of every masking check for one seed."""
     lines = ["| run | " + " | ".join(CHECKS) + " |", "|---" * (len(CHECKS) + 1) + "|"]
@@ -301,7 +347,12 @@ def main() -> None:
     p.add_argument("--beyond", type=Path, nargs="+", default=[], metavar="DIR",
                    help="also: AutoAttack at the training radius against these folders' NAME-sSEED.json, "
                         "the same models evaluated at another eps (reproduce_fmnist.sh BEYOND_EPS)")
+    p.add_argument("--reference", metavar="METHOD",
+                   help="also: this method's lead over every other method and ablation (PREFIX-METHOD folder), "
+                        "with Welch's t-test over the seeds and the seed-by-seed margin")
     args = p.parse_args()
+    if args.results and args.reference:
+        p.error("--reference compares the methods of a study folder; it does not apply to --results")
     if args.results:
         # an unmatched shell glob arrives as its pattern: say which file, not a traceback
         if missing := [str(r) for r in args.results if not r.is_file()]:
@@ -319,6 +370,9 @@ def main() -> None:
     methods = sorted(f for f in args.root.glob(f"{args.prefix}-*") if f.is_dir())
     # an ablation folder whose runs are still training has no row yet: leave it out, not an empty table
     ablations = sorted(f for f in args.root.glob("ablation-*") if f.is_dir() and collect(f, [()], seeds))
+    reference = args.root / f"{args.prefix}-{args.reference}" if args.reference else None
+    if reference and (reference not in methods or not seed_values(reference, seeds)):
+        p.error(f"--reference {args.reference}: no evaluated run of {reference} for seeds {args.seeds}")
     print(f"### Methods ({args.prefix})\n")
     print(accuracy_table(methods, seeds))
     if ablations:
@@ -327,6 +381,9 @@ def main() -> None:
     print("\n### Per seed\n")
     print(per_seed_table(methods + ablations, seeds))
     runs = [d for f in methods + ablations for s in seeds if ((d := f / f"base-s{s}") / "results.json").exists()]
+    if reference:
+        print(f"\n### {reference.name}'s lead\n")
+        print(lead_table(methods + ablations, seeds, reference))
     print(f"\n{machines_summary(runs)}")
     print(f"\nAutoAttack variant(s) used: {autoattack_variants(methods + ablations, seeds)}\n")
     print(strongest_attack(methods + ablations, seeds) + "\n")

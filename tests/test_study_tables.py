@@ -186,3 +186,34 @@ def test_a_seed_that_ended_at_chance_is_named_under_the_mean_and_marked_in_its_r
     out = _tables(tmp_path, "0,1")
     assert "At chance level at the end of training (in the means; see the per-seed table): t-a (1 of 2)." in out
     assert "| t-a | 1 (at chance) | 3 | 10.0 |" in out and "| t-a | 0 | 3 | 80.0 |" in out
+
+
+def _lead(root: Path, reference: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), str(root), "--prefix", "t", "--seeds", "0,1",
+                           "--reference", reference], capture_output=True, text=True)
+
+
+def test_reference_lead_gives_mean_difference_welch_p_and_the_seed_by_seed_margin(tmp_path):
+    """The mean lead with Welch's p (checked by hand: t = 14 / sqrt(26), 1.08 degrees of freedom), and the
+    reference's lowest seed minus the other's highest, which turns negative when one seed of the other passes."""
+    _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, None)
+    _run(tmp_path / "t-a" / "base-s1", 0.90, 0.70, 0.60, None)
+    _run(tmp_path / "t-b" / "base-s0", 0.70, 0.62, 0.55, None)
+    _run(tmp_path / "t-b" / "base-s1", 0.72, 0.50, 0.45, None)
+    _run(tmp_path / "t-c" / "base-s0", 0.75, 0.55, 0.40, None)
+    res = _lead(tmp_path, "a")
+    assert res.returncode == 0, res.stderr
+    assert "| run | seeds | clean | autoattack | worst_case | corruptions |" in res.stdout
+    assert ("| t-b | 2 | +14.0 (0.21); +8.0 | +9.0 (0.37); -2.0 | +9.0 (0.37); -2.0 | +5.0 (0.55); -5.0 |"
+            in res.stdout)
+    # one seed: the difference without a p, and the margin
+    assert "| t-c | 1 | +10.0; +5.0 | +10.0; +5.0 | +10.0; +5.0 | +15.0; +10.0 |" in res.stdout
+    assert "| t-a | 2 | +" not in res.stdout  # the reference has no row against itself
+
+
+def test_reference_without_runs_is_one_line_before_any_table(tmp_path):
+    _run(tmp_path / "t-a" / "base-s0", 0.80, 0.60, 0.50, None)
+    res = _lead(tmp_path, "nope")
+    assert res.returncode == 2 and res.stdout == ""
+    assert res.stderr.strip().splitlines()[-1].endswith(f"--reference nope: no evaluated run of {tmp_path}/t-nope "
+                                                         "for seeds 0,1")

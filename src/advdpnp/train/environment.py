@@ -85,8 +85,9 @@ def machine(entry: dict) -> str:
     with every fresh machine of the same kind, and such machines train the same model (docs/results.md,
     twenty-first pass). So is `cpu_id`: records written before it existed would otherwise split one
     machine in two, and the CPU name with the kernel level already tells apart the machines met so far
-    that round differently (AMD EPYC with AVX2 or AVX-512, Intel Xeon); the record keeps it, so it can
-    be checked."""
+    that round differently (AMD EPYC with AVX2 or AVX-512, Intel Xeon). Two AMD EPYC generations with
+    AVX-512 (family 25 model 17, family 26 model 2) share one name and train the same models from a seed
+    (forty-fourth pass), so the name rightly groups them; the record keeps `cpu_id`, so it can be checked."""
     kernels = "".join(f", {k}={v}" for k, v in sorted(entry.get("kernel_variables", {}).items()))
     hardware = entry.get("gpu") or f"{entry.get('cpu')} ({entry.get('cpu_capability')})"
     return f"{hardware}{kernels}, {entry.get('threads')} threads, torch {entry.get('torch')}"
