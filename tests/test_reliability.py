@@ -333,3 +333,26 @@ def test_machines_summary_counts_runs_per_machine_and_warns_on_several(tmp_path)
     (tmp_path / "damaged").mkdir()
     (tmp_path / "damaged" / "environment.json").write_text("{")
     assert trained_on(tmp_path / "damaged") is None
+
+
+def test_machines_summary_names_the_cpu_designs_behind_one_machine_line(tmp_path):
+    """Two CPU generations can share a name and kernel level, hence one machine line; the summary must
+    name them (and count runs per design) rather than merge them silently."""
+    import json
+
+    def run(name: str, *ids: str | None) -> Path:
+        (d := tmp_path / name).mkdir()
+        entry = {"cpu": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1, "torch": "2.13.0"}
+        records = [{**entry, "cpu_id": i} if i else entry for i in ids]
+        (d / "environment.json").write_text(json.dumps(records))
+        return d
+
+    c, d = "AuthenticAMD family 25 model 17 stepping 1", "AuthenticAMD family 26 model 2 stepping 1"
+    runs = [run("c0", c), run("c1", c), run("d0", d), run("old", None)]
+    text = machines_summary(runs)
+    assert text.startswith("Machines (each run's environment.json): 4 on AMD EPYC (AVX512), 1 threads, torch 2.13.0 "
+                           f"(CPU designs behind this line: 2 on {c}, 1 on {d}).")
+    assert "Note: one machine line covers several CPU designs" in text and "Warning" not in text
+    one_design = machines_summary(runs[:2] + [runs[3], run("c2", c, None)])  # a record before cpu_id is no design
+    assert "designs" not in one_design and "Note" not in one_design
+    assert f"1 on {c}, 1 on {d})" in machines_summary([run("resumed", c, d)])  # a run resumed on another design

@@ -87,21 +87,26 @@ def machine(entry: dict) -> str:
     machine in two, and the CPU name with the kernel level already tells apart the machines met so far
     that round differently (AMD EPYC with AVX2 or AVX-512, Intel Xeon). Two AMD EPYC generations with
     AVX-512 (family 25 model 17, family 26 model 2) share one name and train the same models from a seed
-    (forty-fourth pass), so the name rightly groups them; the record keeps `cpu_id`, so it can be checked."""
+    (forty-fourth pass), so the name rightly groups them; the record keeps `cpu_id`, and `machines_summary`
+    names the designs behind a line that covers several, so a merge is never silent."""
     kernels = "".join(f", {k}={v}" for k, v in sorted(entry.get("kernel_variables", {}).items()))
     hardware = entry.get("gpu") or f"{entry.get('cpu')} ({entry.get('cpu_capability')})"
     return f"{hardware}{kernels}, {entry.get('threads')} threads, torch {entry.get('torch')}"
+
+
+def _entries(run_dir: Path) -> list[dict] | None:
+    """RUN_DIR/environment.json's records; None where the run has none or the file is damaged."""
+    try:
+        return json.loads((run_dir / "environment.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return None
 
 
 def trained_on(run_dir: Path) -> str | None:
     """The machine a run trained on, from RUN_DIR/environment.json; None where the run has no record
     (trained before the record existed, or the file is damaged). A run resumed on another machine
     reads 'mixed: A; B', since its weights come from both."""
-    try:
-        entries = json.loads((run_dir / "environment.json").read_text())
-    except (OSError, json.JSONDecodeError):
-        return None
-    kinds = list(dict.fromkeys(machine(e) for e in entries))
+    kinds = list(dict.fromkeys(machine(e) for e in _entries(run_dir) or []))
     if not kinds:
         return None
     return kinds[0] if len(kinds) == 1 else "mixed: " + "; ".join(kinds)
@@ -110,10 +115,23 @@ def trained_on(run_dir: Path) -> str | None:
 def machines_summary(run_dirs: list[Path]) -> str:
     """One paragraph saying which machines the runs behind a table trained on, with a warning
     when there are several: a seeded run differs between machines, so a mean over them mixes the
-    machine spread into the seed spread."""
-    groups = Counter(trained_on(run) for run in run_dirs)
+    machine spread into the seed spread. Where one machine line covers runs recorded on several CPU
+    designs (`cpu_id`), it names them and how many runs each trained: such designs rounded alike where
+    checked, which a reader of this table can only trust, not see."""
+    groups: Counter = Counter()
+    designs: dict[str, Counter] = {}
+    for run in run_dirs:
+        kind = trained_on(run)
+        groups[kind] += 1
+        ids = {e.get("cpu_id") for e in _entries(run) or []} - {None}
+        designs.setdefault(kind, Counter()).update(ids)
     unrecorded = groups.pop(None, 0)
-    parts = [f"{count} on {kind}" for kind, count in groups.items()]
+    parts = []
+    for kind, count in groups.items():
+        behind = designs[kind]
+        note = (" (CPU designs behind this line: " + ", ".join(f"{n} on {d}" for d, n in sorted(behind.items()))
+                + ")") if len(behind) > 1 else ""
+        parts.append(f"{count} on {kind}{note}")
     if unrecorded:
         parts.append(f"{unrecorded} without a readable record (trained before environment.json existed, or the "
                      "file is damaged)")
@@ -121,4 +139,8 @@ def machines_summary(run_dirs: list[Path]) -> str:
     if len(groups) > 1 or any(k.startswith("mixed: ") for k in groups):
         text += (" Warning: more than one machine. A seeded run differs between machines, so a mean"
                  " over these runs mixes machine spread into the seed spread.")
+    if any(len(d) > 1 for d in designs.values()):
+        text += (" Note: one machine line covers several CPU designs. Designs that share a name and kernel level"
+                 " have trained the same models from a seed where checked (docs/results.md, forty-fourth pass);"
+                 " compare a run per design before trusting a mean over them.")
     return text
