@@ -106,7 +106,12 @@ def trained_on(run_dir: Path) -> str | None:
     """The machine a run trained on, from RUN_DIR/environment.json; None where the run has no record
     (trained before the record existed, or the file is damaged). A run resumed on another machine
     reads 'mixed: A; B', since its weights come from both."""
-    kinds = list(dict.fromkeys(machine(e) for e in _entries(run_dir) or []))
+    return _machine_of(_entries(run_dir) or [])
+
+
+def _machine_of(entries: list[dict]) -> str | None:
+    """`trained_on` for records already read."""
+    kinds = list(dict.fromkeys(machine(e) for e in entries))
     if not kinds:
         return None
     return kinds[0] if len(kinds) == 1 else "mixed: " + "; ".join(kinds)
@@ -119,12 +124,12 @@ def machines_summary(run_dirs: list[Path]) -> str:
     designs (`cpu_id`), it names them and how many runs each trained: such designs rounded alike where
     checked, which a reader of this table can only trust, not see."""
     groups: Counter = Counter()
-    designs: dict[str, Counter] = {}
+    designs: dict[str | None, Counter] = {}
     for run in run_dirs:
-        kind = trained_on(run)
+        entries = _entries(run) or []  # read once for both the machine and its designs
+        kind = _machine_of(entries)
         groups[kind] += 1
-        ids = {e.get("cpu_id") for e in _entries(run) or []} - {None}
-        designs.setdefault(kind, Counter()).update(ids)
+        designs.setdefault(kind, Counter()).update({e.get("cpu_id") for e in entries} - {None})
     unrecorded = groups.pop(None, 0)
     parts = []
     for kind, count in groups.items():
