@@ -11,6 +11,8 @@
 #                        is built over runs of several passes, as in docs/results.md)
 #   FULL_AA_METHODS="adv_dpnp pgd_at trades"   models checked with standard AutoAttack (200 points)
 #   FULL_AA_SEEDS="0"    their seeds
+#   JOBS=1               runs at a time within each sweep call (`advdpnp sweep --jobs`; 2 on a 2-core CPU,
+#                        each run single-threaded as below)
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep: the loss weights (11 settings x
 #                        SWEEP_SEEDS, default 0,1,2: 33 runs, about 1.5 CPU-hours) and the main options
@@ -29,7 +31,7 @@ SEEDS=${SEEDS:-0,1,2}
 ABLATION_SEEDS=${ABLATION_SEEDS-0,1,2}
 read -r -a TRAIN <<< "train.threads=1 ${OVERRIDES:-}"
 EVAL=(--suite paper --eval-arg=--threads=1 --eval-arg=--check-points=100
-      --eval-arg=--square-queries=300 --eval-arg=--no-progress)
+      --eval-arg=--square-queries=300 --eval-arg=--no-progress --jobs "${JOBS:-1}")
 TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
 
 # 1. The standard seed-0 model first: it is the source of every other run's transfer check.

@@ -36,6 +36,8 @@
 #   TRANSFER=""          the transfer source of every run's transfer check: an existing run folder, which
 #                        skips step 2 (e.g. the study's standard model for a pass at another training eps);
 #                        default: step 2's standard seed-0 model, $OUT/fmnist-standard/base-s0
+#   JOBS=1               runs at a time within each sweep call (`advdpnp sweep --jobs`; 2 on a 2-core CPU,
+#                        each run single-threaded as below)
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 # Cost on the 2-core CPU of docs/results.md, one thread per run: see docs/results.md (Compute used).
 set -euo pipefail
@@ -53,7 +55,8 @@ FULL_AA_N=${FULL_AA_N:-200}
 read -r -a TRAIN <<< "data.train_subset=$SUBSET train.epochs=$EPOCHS train.threads=1 ${OVERRIDES:-}"
 # the attack budgets of every evaluation here (the masking checks on 50 points, Square with 100 queries)
 EVAL_OPTS=(--threads=1 --check-points=50 --square-queries=100 --no-progress)
-EVAL=(--suite paper --n "$N" "${EVAL_OPTS[@]/#/--eval-arg=}" --eval-arg=--corruptions="$CORRUPTIONS")
+EVAL=(--suite paper --n "$N" "${EVAL_OPTS[@]/#/--eval-arg=}" --eval-arg=--corruptions="$CORRUPTIONS"
+  --jobs "${JOBS:-1}")
 if [ -n "${TRANSFER:-}" ] && [ ! -f "$TRANSFER/config.yaml" ]; then
   echo "TRANSFER=$TRANSFER: not a run folder (no config.yaml)" >&2; exit 2
 fi
@@ -155,7 +158,7 @@ fi
 
 # the defaults sweeps' seeds, test evaluation (quick suite) and reference (step 3's PGD-AT runs)
 SWEEP=(--seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress
-  --reference "$OUT/fmnist-pgd_at")
+  --reference "$OUT/fmnist-pgd_at" --jobs "${JOBS:-1}")
 
 # 6. Optional: the SPEC section 7 defaults sweep that chose the preset. Each loss weight and main
 #    option is varied alone around the preset as it was before the sweep (training attack CE); the

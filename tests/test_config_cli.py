@@ -295,3 +295,58 @@ def test_sweep_marks_a_seed_that_ended_at_chance_and_never_chooses_its_setting(t
     ref = {"val_clean": 0.90, "val_pgd": 0.50}
     rows = [_row("a", 0.92, 0.52, 0.46), {**_row("b", 0.99, 0.60, 0.50), "at_chance": 1}]
     assert choose(rows, ref, tolerance=1.0) == "a"
+
+
+SWEEP_TINY = ["train.epochs=1", "data.train_subset=100", "attack.steps=1", "train.progress=false",
+              "train.val_points=20", "--n", "20", "--eval-arg=--no-progress"]
+
+
+def test_sweep_jobs_run_in_processes_of_their_own_and_train_the_same_models(tmp_path, capsys):
+    """Two runs at a time give the runs one at a time would, each with its output in its own sweep.log."""
+    import json
+    import re
+
+    grid = ["--set", "method.lambda_pos=0,0.5", "--seeds", "0,1"]
+    threads = ["train.threads=1", "--eval-arg=--threads=1"]
+    assert main(["sweep", *SWEEP_TINY, *threads, *grid, "-o", str(tmp_path / "one")]) == 0
+    capsys.readouterr()
+    assert main(["sweep", *SWEEP_TINY, *threads, *grid, "-o", str(tmp_path / "two"), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "[sweep] 4 runs, 2 at a time" in out and "[sweep] training" not in out  # output in the runs' logs
+    for run in ("lambda_pos=0-s0", "lambda_pos=0-s1", "lambda_pos=0.5-s0", "lambda_pos=0.5-s1"):
+        one, two = (json.loads((tmp_path / d / run / "results.json").read_text()) for d in ("one", "two"))
+        assert {k: v["accuracy"] for k, v in one["attacks"].items()} == {
+            k: v["accuracy"] for k, v in two["attacks"].items()}
+        assert (tmp_path / "one" / run / "metrics.jsonl").read_text().count('"val_clean"') == 1
+        assert [json.loads(line)["train_loss"] for line in (tmp_path / "one" / run / "metrics.jsonl").open()] == [
+            json.loads(line)["train_loss"] for line in (tmp_path / "two" / run / "metrics.jsonl").open()]
+        assert f"[sweep] training {tmp_path / 'two' / run}" in (tmp_path / "two" / run / "sweep.log").read_text()
+        assert not (tmp_path / "one" / run / "sweep.log").exists()
+        line = next(line for line in out.splitlines() if f"{tmp_path / 'two' / run} in " in line)
+        assert re.fullmatch(r"\[sweep\] [1-4]/4 at chance: \S+ in \d+\.\d min, clean \d+\.\d, worst_case \d+\.\d", line)
+    assert (tmp_path / "one" / "sweep.md").read_text() == (tmp_path / "two" / "sweep.md").read_text()
+
+
+def test_sweep_jobs_share_the_cores_and_stop_on_a_failed_run(tmp_path, monkeypatch, capsys):
+    import json
+    import os
+
+    monkeypatch.setattr(os, "cpu_count", lambda: 6)
+    assert main(["sweep", *SWEEP_TINY, "--seeds", "0,1", "-o", str(tmp_path / "sw"), "--jobs", "2"]) == 0
+    for seed in (0, 1):
+        env = json.loads((tmp_path / "sw" / f"base-s{seed}" / "environment.json").read_text())
+        assert env[0]["threads"] == 3  # 6 cores shared by 2 runs (not torch's default in a child process)
+    bad = ["data.name=fashion-mnist", f"data.root={tmp_path / 'missing'}"]
+    capsys.readouterr()
+    assert main(["sweep", *SWEEP_TINY, *bad, "--seeds", "0,1", "-o", str(tmp_path / "bad"), "--jobs", "2"]) == 2
+    captured = capsys.readouterr()
+    assert "failed: " in captured.out and "DataError" in captured.out
+    err = captured.err.strip()
+    assert err.count("\n") == 0 and "sweep run " in err and "sweep.log" in err and "is not a folder" in err
+    assert all("is not a folder" in (tmp_path / "bad" / f"base-s{s}" / "sweep.log").read_text() for s in (0, 1))
+    for jobs in ("0", "-1"):
+        assert main(["sweep", "--jobs", jobs, "-o", str(tmp_path / "x")]) == 2
+        assert "--jobs must be >= 1" in capsys.readouterr().err
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    assert main(["sweep", "--jobs", "2", "-o", str(tmp_path / "x")]) == 2
+    assert "under torchrun" in capsys.readouterr().err

@@ -365,3 +365,18 @@ def test_gpu_check_stages_call_valid_commands(tmp_path, monkeypatch):
         if cmd in ("corrupt", "eval"):
             assert a.n == 100
     assert ["-m", "pytest"] == next(a for a in calls if a[0] == "-m")[:2]
+
+
+@pytest.mark.parametrize("script", ["reproduce_fmnist.sh", "reproduce_digits.sh"])
+def test_jobs_reaches_every_sweep_call_of_the_study_scripts(tmp_path, script):
+    """JOBS=2 runs two runs at a time in each sweep call (advdpnp sweep --jobs), the defaults sweeps included."""
+    env = dict(OUT=str(tmp_path / "out"), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", ABLATION_SEEDS="0",
+               HINGE_SEEDS="0", FIGURES="", FULL_AA_N="0", REPORT="0", FULL_AA_METHODS="", DEFAULTS_SWEEP="1",
+               HINGE_GRID="1", SWEEP_SEEDS="0")
+    (tmp_path / "out" / "defaults" / "base-s0").mkdir(parents=True)  # the digits options sweep copies it
+    for jobs, expected in ((None, "1"), ("2", "2")):
+        (tmp_path / "calls.log").unlink(missing_ok=True)
+        proc = _run(script, tmp_path, **env, **({"JOBS": jobs} if jobs else {}))
+        assert proc.returncode == 0, proc.stderr
+        sweeps = [c.split() for c in (tmp_path / "calls.log").read_text().splitlines() if c.split()[2] == "sweep"]
+        assert len(sweeps) >= 10 and all(c[c.index("--jobs") + 1] == expected for c in sweeps)

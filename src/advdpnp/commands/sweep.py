@@ -2,9 +2,11 @@
 
 Each grid point x seed is one run directory under the output folder; finished runs (those with a
 results.json from the requested suite) are skipped, so an interrupted sweep continues where it
-stopped. `--one-at-a-time` varies each axis alone around the preset instead of taking the product;
-`--point` adds a setting that changes several fields together (an option that only works with
-another, or a combination of two earlier winners), so it competes under the same rule.
+stopped. `--jobs N` runs N of them at a time, each in a process of its own (a small model uses a core
+better than extra threads; a run's output goes to its sweep.log). `--one-at-a-time` varies each axis
+alone around the preset instead of taking the product; `--point` adds a setting that changes several
+fields together (an option that only works with another, or a combination of two earlier winners), so
+it competes under the same rule.
 The table gives mean and std over seeds of the validation metrics of each run's `best` checkpoint
 and of every test attack's accuracy. When reference runs are named (`--reference DIR`, e.g. a
 PGD-AT sweep) it applies SPEC section 7's rule on the *validation* split: the best validation
@@ -20,6 +22,7 @@ import argparse
 import itertools
 import json
 import math
+import os
 import statistics
 from collections.abc import Sequence
 from pathlib import Path
@@ -48,6 +51,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("-o", "--out", default="runs/sweep", help="output folder (default runs/sweep)")
     p.add_argument("--reference", metavar="DIR", help="a finished sweep folder whose runs are the baseline")
     p.add_argument("--tolerance", type=float, default=1.0, help="allowed robust-accuracy gap in points")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="runs at a time, each in a process of its own with 1/N of the CPU cores as torch threads "
+                        "and its output in RUN/sweep.log (default 1: one run at a time, output here)")
     p.add_argument("--tables-only", action="store_true",
                    help="train and evaluate nothing: rebuild sweep.{md,csv,json} from the runs already in OUT "
                         "(e.g. after seeds ran in separate processes)")
@@ -101,44 +107,36 @@ def tag_of(point: tuple) -> str:
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..train.environment import machines_summary
-    from ..train.trainer import Trainer, TrainingDiverged
     from ._common import config_from_args
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s != ""]
     except ValueError:
         raise UserError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.jobs > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("--jobs starts processes of its own; under torchrun leave it at 1")
     axes = parse_axes(args.set)
     out = Path(args.out)
     grid = make_grid(axes, args.one_at_a_time, parse_points(args.point))
     for point in grid:  # validate the whole grid before spending hours on its first point
         config_from_args(list(args.items) + [f"{k}={v}" for k, v in point])
+    pending = []
     for point in [] if args.tables_only else grid:
         for seed in seeds:
-            tag = tag_of(point)
-            run_dir = out / f"{tag}-s{seed}"
+            run_dir = out / f"{tag_of(point)}-s{seed}"
             if (run_dir / "results.json").exists() and _suite_of(run_dir) == args.suite:
                 print(f"[sweep] done already: {run_dir}")
-                continue
-            if (run_dir / DIVERGED).exists():
+            elif (run_dir / DIVERGED).exists():
                 print(f"[sweep] diverged before: {run_dir} (delete {DIVERGED} to retry)")
-                continue
-            overrides = [f"{k}={v}" for k, v in point] + [f"train.seed={seed}", f"name={tag}-s{seed}"]
-            cfg = config_from_args(list(args.items) + overrides)
-            resume = (run_dir / "checkpoints" / "last.pt").exists()
-            print(f"[sweep] {'resuming' if resume else 'training'} {run_dir}")
-            trainer = Trainer(cfg, run_dir, resume=resume)
-            try:
-                # a finished run (killed before its evaluation) trains no further, but still gets its check
-                if trainer.fit()["at_chance"]:  # a failed run, still evaluated: its row says so, the rule skips it
-                    (run_dir / AT_CHANCE).write_text("final validation accuracy at chance level\n")
-            except TrainingDiverged as e:  # a result of the grid point, not a reason to stop the sweep
-                (run_dir / DIVERGED).write_text(str(e) + "\n")
-                print(f"[sweep] diverged, recorded in {run_dir / DIVERGED}: {e}")
-                continue
-            finally:
-                del trainer
-            _evaluate(run_dir, args.suite, args.n, args.eval_arg)
+            else:
+                pending.append((point, seed))
+    if args.jobs > 1 and len(pending) > 1:
+        _run_in_processes(args, out, pending)
+    else:
+        for point, seed in pending:
+            _train_and_evaluate(list(args.items), point, seed, out, args.suite, args.n, args.eval_arg)
     if args.tables_only:
         missing = [f"{tag_of(p)}-s{s}" for p in grid for s in seeds
                    if not (out / f"{tag_of(p)}-s{s}" / "results.json").exists()
@@ -151,6 +149,107 @@ def run(args: argparse.Namespace) -> int:
     write_tables(out, rows, reference, args.tolerance, machines_summary(runs))
     print((out / "sweep.md").read_text())
     return 0
+
+
+def _train_and_evaluate(items: list[str], point: tuple, seed: int, out: Path, suite: str, n: int | None,
+                        eval_args: list[str]) -> str:
+    """Train (or resume) one grid point x seed and evaluate it; returns what became of it."""
+    from ..train.trainer import Trainer, TrainingDiverged
+    from ._common import config_from_args
+
+    tag = tag_of(point)
+    run_dir = out / f"{tag}-s{seed}"
+    cfg = config_from_args(items + [f"{k}={v}" for k, v in point] + [f"train.seed={seed}", f"name={tag}-s{seed}"])
+    resume = (run_dir / "checkpoints" / "last.pt").exists()
+    print(f"[sweep] {'resuming' if resume else 'training'} {run_dir}")
+    trainer = Trainer(cfg, run_dir, resume=resume)
+    try:
+        # a finished run (killed before its evaluation) trains no further, but still gets its check
+        if trainer.fit()["at_chance"]:  # a failed run, still evaluated: its row says so, the rule skips it
+            (run_dir / AT_CHANCE).write_text("final validation accuracy at chance level\n")
+    except TrainingDiverged as e:  # a result of the grid point, not a reason to stop the sweep
+        (run_dir / DIVERGED).write_text(str(e) + "\n")
+        print(f"[sweep] diverged, recorded in {run_dir / DIVERGED}: {e}")
+        return "diverged"
+    finally:
+        del trainer
+    _evaluate(run_dir, suite, n, eval_args)
+    return "at chance" if (run_dir / AT_CHANCE).exists() else "evaluated"
+
+
+JOB_LOG = "sweep.log"  # a run's own output when `--jobs` runs it in a process of its own
+
+
+def _job(items: list[str], point: tuple, seed: int, out: str, suite: str, n: int | None, eval_args: list[str],
+         threads: int) -> tuple[str, float]:
+    """One run in a worker process: its torch threads set, its output (progress bars too) in RUN/sweep.log."""
+    import sys
+    import time
+    import traceback
+
+    import torch
+
+    run_dir = Path(out) / f"{tag_of(point)}-s{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    torch.set_num_threads(threads)  # train.threads and --eval-arg=--threads, when given, set their own
+    start = time.monotonic()
+    with open(run_dir / JOB_LOG, "a") as log:
+        sys.stdout.flush(), sys.stderr.flush()
+        os.dup2(log.fileno(), 1)  # file descriptors, not sys.stdout: torch's C++ warnings land there too
+        os.dup2(log.fileno(), 2)
+        try:
+            return _train_and_evaluate(items, point, seed, Path(out), suite, n, eval_args), time.monotonic() - start
+        except BaseException:
+            traceback.print_exc()  # the log the parent's error names must say what happened
+            raise
+        finally:
+            sys.stdout.flush(), sys.stderr.flush()
+
+
+def _run_in_processes(args: argparse.Namespace, out: Path, pending: list[tuple[tuple, int]]) -> None:
+    """`--jobs N`: N runs at a time, one process each (spawned: a forked torch can deadlock), with an even
+    share of the CPU cores as torch threads. The first failure cancels the runs still waiting; the started ones
+    end (they are resumable anyway), then the sweep stops with that failure."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from ..errors import UserError
+
+    jobs = min(args.jobs, len(pending))
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    print(f"[sweep] {len(pending)} runs, {jobs} at a time with {threads} torch thread(s) each; "
+          f"each run's output goes to RUN/{JOB_LOG}")
+    failure = None
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_job, list(args.items), point, seed, str(out), args.suite, args.n, list(args.eval_arg),
+                               threads): out / f"{tag_of(point)}-s{seed}" for point, seed in pending}
+        for done, future in enumerate(as_completed(futures), 1):
+            run_dir = futures[future]
+            if future.cancelled():
+                continue
+            try:
+                status, seconds = future.result()
+            except Exception as e:  # reported with its run; raised once the running ones have ended
+                print(f"[sweep] {done}/{len(pending)} failed: {run_dir} ({type(e).__name__}: {e}; "
+                      f"log {run_dir / JOB_LOG})")
+                if failure is None:
+                    failure = (run_dir, e)
+                    for other in futures:
+                        other.cancel()
+                continue
+            print(f"[sweep] {done}/{len(pending)} {status}: {run_dir} in {seconds / 60:.1f} min{_summary(run_dir)}")
+    if failure is not None:
+        run_dir, e = failure
+        raise UserError(f"sweep run {run_dir} failed ({type(e).__name__}: {e}); its output: {run_dir / JOB_LOG}")
+
+
+def _summary(run_dir: Path) -> str:
+    """', clean 86.0, autoattack 66.1': a finished run's headline accuracies for the progress line."""
+    if not (run_dir / "results.json").exists():
+        return ""
+    acc = _accuracies(json.loads((run_dir / "results.json").read_text()))
+    keys = [k for k in ("clean", robust_key(acc)) if k in acc]
+    return "".join(f", {k} {100 * acc[k]:.1f}" for k in keys)
 
 
 def _suite_of(run_dir: Path) -> str | None:
