@@ -35,7 +35,7 @@ def sweep(args, jobs: int) -> None:
         with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
             assert advdpnp(argv) == 0
         evaluated = len(list(Path(out).glob("*/results.json")))
-        if evaluated != 4:  # a diverged run is a few steps long: its time would flatter nothing
+        if evaluated != 4:  # a diverged run stops after a few steps, so the sweep's time would mean nothing
             raise SystemExit(f"only {evaluated} of the 4 runs were evaluated (see {out}); the timing is void")
 
 

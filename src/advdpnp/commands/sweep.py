@@ -194,7 +194,8 @@ def _job(items: list[str], point: tuple, seed: int, out: str, suite: str, n: int
     torch.set_num_threads(threads)  # train.threads and --eval-arg=--threads, when given, set their own
     start = time.monotonic()
     with open(run_dir / JOB_LOG, "a") as log:
-        sys.stdout.flush(), sys.stderr.flush()
+        sys.stdout.flush()
+        sys.stderr.flush()
         os.dup2(log.fileno(), 1)  # file descriptors, not sys.stdout: torch's C++ warnings land there too
         os.dup2(log.fileno(), 2)
         try:
@@ -203,7 +204,8 @@ def _job(items: list[str], point: tuple, seed: int, out: str, suite: str, n: int
             traceback.print_exc()  # the log the parent's error names must say what happened
             raise
         finally:
-            sys.stdout.flush(), sys.stderr.flush()
+            sys.stdout.flush()
+            sys.stderr.flush()
 
 
 def _run_in_processes(args: argparse.Namespace, out: Path, pending: list[tuple[tuple, int]]) -> None:
