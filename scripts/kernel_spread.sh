@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# How far do a CPU's floating-point kernels move a seeded run (docs/results.md, seventeenth pass)?
+# How far do a CPU's floating-point kernels move a seeded run (docs/results-log.md, seventeenth pass)?
 # Re-trains seed 0 of four digits models of scripts/reproduce_digits.sh (Adv-DPNP, PGD-AT and standard at
 # recipe B; TRADES at recipe A, its validation choice) with PyTorch's kernels as they are ("default") and
 # limited to AVX2: ATen's (ATEN_CPU_CAPABILITY=avx2), oneDNN's (ONEDNN_MAX_CPU_ISA=AVX2), and both. On a CPU

@@ -140,7 +140,7 @@ def test_beyond_refuses_a_file_of_another_model(tmp_path):
 
 
 def test_beyond_at_a_smaller_eps_reports_the_points_gained_as_a_negative_loss(tmp_path):
-    # a model trained at eps 0.15 and evaluated again at eps 0.1 (docs/results.md, twentieth pass)
+    # a model trained at eps 0.15 and evaluated again at eps 0.1 (docs/results-log.md, twentieth pass)
     _aa_results(tmp_path / "t-a" / "base-s0" / "results.json", 0.15, 0.50, 0)
     _aa_results(tmp_path / "far" / "a-s0.json", 0.1, 0.70, 0)
     res = _falloff(tmp_path)

@@ -1,7 +1,7 @@
 """What machine a run trained on, recorded in RUN_DIR/environment.json.
 
 A seeded run repeats bit for bit on one machine, but another CPU's kernels (AVX2 against AVX-512)
-round differently and train another model from the same seed (docs/results.md, seventeenth pass).
+round differently and train another model from the same seed (docs/results-log.md, seventeenth pass).
 Recording the machine at every start and resume lets a user tell such a difference from a bug.
 """
 
@@ -82,7 +82,7 @@ def record(run_dir: Path, device: torch.device, resumed: bool) -> None:
 def machine(entry: dict) -> str:
     """What in one record decides which kernels run, hence the numbers a seed gives: CPU or GPU, kernel
     level, kernel variables, threads and torch version. The host name is left out because it changes
-    with every fresh machine of the same kind, and such machines train the same model (docs/results.md,
+    with every fresh machine of the same kind, and such machines train the same model (docs/results-log.md,
     twenty-first pass). So is `cpu_id`: records written before it existed would otherwise split one
     machine in two, and the CPU name with the kernel level already tells apart the machines met so far
     that round differently (AMD EPYC with AVX2 or AVX-512, Intel Xeon). Two AMD EPYC generations with
@@ -146,6 +146,6 @@ def machines_summary(run_dirs: list[Path]) -> str:
                  " over these runs mixes machine spread into the seed spread.")
     if any(len(d) > 1 for d in designs.values()):
         text += (" Note: one machine line covers several CPU designs. Designs that share a name and kernel level"
-                 " have trained the same models from a seed where checked (docs/results.md, forty-fourth pass);"
+                 " have trained the same models from a seed where checked (docs/results-log.md, forty-fourth pass);"
                  " compare a run per design before trusting a mean over them.")
     return text
