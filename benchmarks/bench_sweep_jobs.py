@@ -26,26 +26,40 @@ from advdpnp.cli import main as advdpnp
 PRESETS = {"fashion-mnist": "quick/fmnist-adv_dpnp", "digits": "quick/digits-adv_dpnp"}
 
 
+def run_argv(args) -> list[str]:
+    """A small sweep's preset, overrides and evaluation, without its grid, seeds or output folder."""
+    return [PRESETS[args.dataset], f"model.arch={args.arch}", f"train.epochs={args.epochs}",
+            f"data.train_subset={args.subset}", f"train.batch_size={args.batch_size}", f"attack.steps={args.steps}",
+            "train.progress=false", "--n", str(args.points), "--eval-arg=--no-progress"]
+
+
+def run_quietly(argv: list[str], out: str, runs: int) -> None:
+    """`advdpnp ARGV` with its output swallowed; void unless all `runs` runs under `out` were evaluated."""
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert advdpnp(argv) == 0
+    evaluated = len(list(Path(out).glob("**/results.json")))
+    if evaluated != runs:  # a diverged run stops after a few steps, so the sweep's time would mean nothing
+        raise SystemExit(f"only {evaluated} of the {runs} runs were evaluated (see {out}); the timing is void")
+
+
 def sweep(args, jobs: int) -> None:
     with tempfile.TemporaryDirectory(prefix="advdpnp-bench-sweep-") as out:
-        argv = ["sweep", PRESETS[args.dataset], f"model.arch={args.arch}", f"train.epochs={args.epochs}",
-                f"data.train_subset={args.subset}", f"train.batch_size={args.batch_size}",
-                f"attack.steps={args.steps}", "train.progress=false", "--set", "method.lambda_pos=0.5,1",
-                "--seeds", "0,1", "--n", str(args.points), "--eval-arg=--no-progress", "-o", out, "--jobs", str(jobs)]
-        with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-            assert advdpnp(argv) == 0
-        evaluated = len(list(Path(out).glob("*/results.json")))
-        if evaluated != 4:  # a diverged run stops after a few steps, so the sweep's time would mean nothing
-            raise SystemExit(f"only {evaluated} of the 4 runs were evaluated (see {out}); the timing is void")
+        run_quietly(["sweep", *run_argv(args), "--set", "method.lambda_pos=0.5,1", "--seeds", "0,1", "-o", out,
+                     "--jobs", str(jobs)], out, 4)
+
+
+def add_run_arguments(p) -> None:
+    """The size of each run, shared with bench_sweep_plan.py."""
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--subset", type=int, default=2000, help="training images")
+    p.add_argument("--points", type=int, default=500, help="test points of each run's evaluation")
 
 
 def main() -> None:
     p = parser(__doc__)
     p.set_defaults(reps=3, warmup=0)
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="runs at a time (default: the cores)")
-    p.add_argument("--epochs", type=int, default=1)
-    p.add_argument("--subset", type=int, default=2000, help="training images")
-    p.add_argument("--points", type=int, default=500, help="test points of each run's evaluation")
+    add_run_arguments(p)
     args = p.parse_args()
     if args.threads:  # the one-at-a-time candidate's threads (default: torch's, all cores)
         torch.set_num_threads(args.threads)

@@ -11,8 +11,8 @@
 #                        is built over runs of several passes, as in docs/results.md)
 #   FULL_AA_METHODS="adv_dpnp pgd_at trades"   models checked with standard AutoAttack (200 points)
 #   FULL_AA_SEEDS="0"    their seeds
-#   JOBS=1               runs at a time within each sweep call (`advdpnp sweep --jobs`; 2 on a 2-core CPU,
-#                        each run single-threaded as below)
+#   JOBS=1               runs at a time (`advdpnp sweep --jobs`; 2 on a 2-core CPU, each run single-threaded as
+#                        below); steps 2-3b are one queue (`advdpnp sweep --plan OUT/sweep-plan.txt`)
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep: the loss weights (11 settings x
 #                        SWEEP_SEEDS, default 0,1,2: 33 runs, about 1.5 CPU-hours) and the main options
@@ -31,31 +31,40 @@ SEEDS=${SEEDS:-0,1,2}
 ABLATION_SEEDS=${ABLATION_SEEDS-0,1,2}
 read -r -a TRAIN <<< "train.threads=1 ${OVERRIDES:-}"
 EVAL=(--suite paper --eval-arg=--threads=1 --eval-arg=--check-points=100
-      --eval-arg=--square-queries=300 --eval-arg=--no-progress --jobs "${JOBS:-1}")
+      --eval-arg=--square-queries=300 --eval-arg=--no-progress)
+JOBS=${JOBS:-1}
 TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
 
 # 1. The standard seed-0 model first: it is the source of every other run's transfer check.
 "$ADVDPNP" sweep configs/quick/digits-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
-  --eval-arg=--transfer-epochs=0 -o "$OUT/digits-standard"
+  --eval-arg=--transfer-epochs=0 -o "$OUT/digits-standard" --jobs "$JOBS"
+
+# Steps 2 to 3b are the lines of one plan, run as one queue by `advdpnp sweep --plan` below: JOBS runs at a time
+# across all of them, where a sweep call per method would leave cores idle at the end of each.
+mkdir -p "$OUT"
+PLAN=$OUT/sweep-plan.txt
+: > "$PLAN"
+plan() { printf '%q ' "$@" >> "$PLAN"; echo >> "$PLAN"; }  # one sweep of the plan, its arguments quoted
 
 # 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
 #    the adaptive prototype attack(s), masking checks on 100 points.
 for m in ${METHODS-standard dpnp pgd_at trades mart adv_dpnp}; do
-  "$ADVDPNP" sweep "configs/quick/digits-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" \
-    -o "$OUT/digits-$m"
+  plan "configs/quick/digits-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" -o "$OUT/digits-$m"
 done
 
 # 3. Ablations of Adv-DPNP, same evaluation.
 for a in no_pos no_neg no_cons single_branch proto_pgd_at; do
   [ -n "$ABLATION_SEEDS" ] || break
-  "$ADVDPNP" sweep "configs/quick/ablations/digits-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" \
-    "${EVAL[@]}" "$TRANSFER" -o "$OUT/ablation-$a"
+  plan "configs/quick/ablations/digits-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" "$TRANSFER" \
+    -o "$OUT/ablation-$a"
 done
 
 # 3b. The feature hinge in the forms other than SPEC's (method.hinge; docs/results.md, Stability).
 HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
-[ -z "$HINGE_SEEDS" ] || "$ADVDPNP" sweep configs/quick/ablations/digits-repulsion_feature.yaml "${TRAIN[@]}" \
+[ -z "$HINGE_SEEDS" ] || plan configs/quick/ablations/digits-repulsion_feature.yaml "${TRAIN[@]}" \
   --set method.hinge=scaled,distance --seeds "$HINGE_SEEDS" "${EVAL[@]}" "$TRANSFER" -o "$OUT/hinge"
+
+[ ! -s "$PLAN" ] || "$ADVDPNP" sweep --plan "$PLAN" --jobs "$JOBS"
 
 # 4. Latent analysis of seed 0 of each method, and the report (figures) over those runs.
 if [ "${REPORT:-1}" = 1 ]; then
@@ -89,7 +98,7 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
   "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml "${TRAIN[@]}" --one-at-a-time \
     --set model.radius=2,8 --set method.lambda_pos=0,1 --set method.lambda_neg=0.3,3 \
     --set method.lambda_cons=0.3,3 --set method.beta_adv=0.5,2 --seeds "$SWEEP_SEEDS" \
-    "${EVAL[@]}" "$TRANSFER" --reference "$OUT/digits-pgd_at" -o "$OUT/defaults"
+    "${EVAL[@]}" "$TRANSFER" --reference "$OUT/digits-pgd_at" -o "$OUT/defaults" --jobs "$JOBS"
   # The main options, one at a time around the preset, same rule (consistency, repulsion, logits,
   # training-attack loss). Its base runs are the loss-weight sweep's (same config and seed): copied.
   for s in ${SWEEP_SEEDS//,/ }; do
@@ -98,7 +107,7 @@ if [ "${DEFAULTS_SWEEP:-0}" = 1 ]; then
   "$ADVDPNP" sweep configs/quick/digits-adv_dpnp.yaml "${TRAIN[@]}" --one-at-a-time \
     --set method.consistency=feature_l2 --set method.repulsion=feature --set model.logits=cosine,neg_sqdist \
     --set attack.loss=kl --seeds "$SWEEP_SEEDS" "${EVAL[@]}" "$TRANSFER" \
-    --reference "$OUT/digits-pgd_at" -o "$OUT/options"
+    --reference "$OUT/digits-pgd_at" -o "$OUT/options" --jobs "$JOBS"
 fi
 
 "$PYTHON" scripts/study_tables.py "$OUT" --seeds "$SEEDS"

@@ -36,8 +36,8 @@
 #   TRANSFER=""          the transfer source of every run's transfer check: an existing run folder, which
 #                        skips step 2 (e.g. the study's standard model for a pass at another training eps);
 #                        default: step 2's standard seed-0 model, $OUT/fmnist-standard/base-s0
-#   JOBS=1               runs at a time within each sweep call (`advdpnp sweep --jobs`; 2 on a 2-core CPU,
-#                        each run single-threaded as below)
+#   JOBS=1               runs at a time (`advdpnp sweep --jobs`; 2 on a 2-core CPU, each run single-threaded as
+#                        below); steps 3-3c are one queue (`advdpnp sweep --plan OUT/sweep-plan.txt`)
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 # Cost on the 2-core CPU of docs/results.md, one thread per run: see docs/results.md (Compute used).
 set -euo pipefail
@@ -55,8 +55,8 @@ FULL_AA_N=${FULL_AA_N:-200}
 read -r -a TRAIN <<< "data.train_subset=$SUBSET train.epochs=$EPOCHS train.threads=1 ${OVERRIDES:-}"
 # the attack budgets of every evaluation here (the masking checks on 50 points, Square with 100 queries)
 EVAL_OPTS=(--threads=1 --check-points=50 --square-queries=100 --no-progress)
-EVAL=(--suite paper --n "$N" "${EVAL_OPTS[@]/#/--eval-arg=}" --eval-arg=--corruptions="$CORRUPTIONS"
-  --jobs "${JOBS:-1}")
+EVAL=(--suite paper --n "$N" "${EVAL_OPTS[@]/#/--eval-arg=}" --eval-arg=--corruptions="$CORRUPTIONS")
+JOBS=${JOBS:-1}
 if [ -n "${TRANSFER:-}" ] && [ ! -f "$TRANSFER/config.yaml" ]; then
   echo "TRANSFER=$TRANSFER: not a run folder (no config.yaml)" >&2; exit 2
 fi
@@ -69,12 +69,19 @@ fi
 if [ -z "${TRANSFER:-}" ]; then
   TRANSFER=$OUT/fmnist-standard/base-s0
   "$ADVDPNP" sweep configs/quick/fmnist-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
-    --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard"
+    --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard" --jobs "$JOBS"
 fi
+
+# Steps 3 to 3c are the lines of one plan, run as one queue by `advdpnp sweep --plan` below: JOBS runs at a time
+# across all of them, where a sweep call per method would leave cores idle at the end of each.
+mkdir -p "$OUT"
+PLAN=$OUT/sweep-plan.txt
+: > "$PLAN"
+plan() { printf '%q ' "$@" >> "$PLAN"; echo >> "$PLAN"; }  # one sweep of the plan, its arguments quoted
 
 # 3. Method comparison.
 for m in $METHODS; do
-  "$ADVDPNP" sweep "configs/quick/fmnist-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" \
+  plan "configs/quick/fmnist-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" \
     --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/fmnist-$m"
 done
 
@@ -82,23 +89,28 @@ done
 ABLATION_SEEDS=${ABLATION_SEEDS-0,1,2}
 for a in ${ABLATIONS:-no_pos no_neg no_cons single_branch proto_pgd_at}; do
   [ -n "$ABLATION_SEEDS" ] || break
-  "$ADVDPNP" sweep "configs/quick/ablations/fmnist-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" \
+  plan "configs/quick/ablations/fmnist-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" \
     --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/ablation-$a"
 done
 
 # 3c. The feature hinge, rescaled (method.hinge=scaled; docs/results.md, Stability) or on distances
 #     (HINGES="scaled distance"), same training and evaluation.
-#     HINGE_MARGINS adds each kind at other margins as grid points; with step 3's PGD-AT runs as the reference,
-#     the sweep's table applies the defaults rule with AutoAttack in its test check.
+#     HINGE_MARGINS adds each kind at other margins as grid points; with step 3's PGD-AT runs as the reference
+#     (trained by this plan, or earlier), the sweep's table applies the defaults rule with AutoAttack in its test
+#     check.
 HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
 HINGES=${HINGES:-scaled}
 hinge_args=(--set "method.hinge=${HINGES// /,}")
 for k in $HINGES; do
   for m in ${HINGE_MARGINS:-}; do hinge_args+=(--point "method.hinge=$k method.margin=$m"); done
 done
-! compgen -G "$OUT/fmnist-pgd_at/*/results.json" > /dev/null || hinge_args+=(--reference "$OUT/fmnist-pgd_at")
-[ -z "$HINGE_SEEDS" ] || "$ADVDPNP" sweep configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
+if [[ " $METHODS " == *" pgd_at "* ]] || compgen -G "$OUT/fmnist-pgd_at/*/results.json" > /dev/null; then
+  hinge_args+=(--reference "$OUT/fmnist-pgd_at")
+fi
+[ -z "$HINGE_SEEDS" ] || plan configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
   "${hinge_args[@]}" --seeds "$HINGE_SEEDS" "${EVAL[@]}" --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/hinge"
+
+[ ! -s "$PLAN" ] || "$ADVDPNP" sweep --plan "$PLAN" --jobs "$JOBS"
 
 # 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),
 #    the report over seed 0 of every method evaluated in OUT (not only this call's METHODS, so a call
@@ -158,7 +170,7 @@ fi
 
 # the defaults sweeps' seeds, test evaluation (quick suite) and reference (step 3's PGD-AT runs)
 SWEEP=(--seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress
-  --reference "$OUT/fmnist-pgd_at" --jobs "${JOBS:-1}")
+  --reference "$OUT/fmnist-pgd_at" --jobs "$JOBS")
 
 # 6. Optional: the SPEC section 7 defaults sweep that chose the preset. Each loss weight and main
 #    option is varied alone around the preset as it was before the sweep (training attack CE); the

@@ -327,6 +327,49 @@ def test_sweep_jobs_run_in_processes_of_their_own_and_train_the_same_models(tmp_
     assert (tmp_path / "one" / "sweep.md").read_text() == (tmp_path / "two" / "sweep.md").read_text()
 
 
+def test_a_plan_runs_several_sweeps_as_one_queue_and_tabulates_each(tmp_path, capsys):
+    """`--plan`: the runs of every sweep in the file share one pool of `--jobs` (a 3-seed sweep on 2 cores no longer
+    leaves a core idle while the next sweep waits), and each sweep still gets its own folder and tables."""
+    import shlex
+
+    tiny = " ".join(shlex.quote(a) for a in [*SWEEP_TINY, "train.threads=1", "--eval-arg=--threads=1"])
+    plan = tmp_path / "plan.txt"
+    plan.write_text(f"# two sweeps, three runs\n\n{tiny} --set method.lambda_pos=0,0.5 -o {tmp_path / 'a'}\n"
+                    f"{tiny} method.lambda_neg=0.3 --seeds 1 -o '{tmp_path / 'b c'}'  # a quoted folder\n")
+    assert main(["sweep", "--plan", str(plan), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "[sweep] 3 runs, 2 at a time" in out  # one queue, not one pool per sweep
+    assert f"[sweep] {tmp_path / 'a'}:" in out and f"[sweep] {tmp_path / 'b c'}:" in out
+    assert sorted(p.name for p in (tmp_path / "a").iterdir() if p.is_dir()) == ["lambda_pos=0-s0", "lambda_pos=0.5-s0"]
+    assert "| base | 1 | 0 | 20 |" in (tmp_path / "b c" / "sweep.md").read_text()
+    assert "lambda_pos" not in (tmp_path / "b c" / "sweep.md").read_text()
+    import yaml
+
+    cfg = yaml.safe_load((tmp_path / "b c" / "base-s1" / "config.yaml").read_text())
+    assert (cfg["method"]["lambda_neg"], cfg["train"]["seed"]) == (0.3, 1)
+    assert main(["sweep", "--plan", str(plan), "--jobs", "2"]) == 0  # finished runs are skipped, tables rebuilt
+    out = capsys.readouterr().out
+    assert out.count("[sweep] done already") == 3 and "at a time" not in out
+
+    bad = {"--seeds x": "line 2: --seeds must be comma-separated integers",
+           "--bogus 1": "--bogus 1",  # with the overrides after it, as on the command line
+           "--jobs 2": "line 2: --plan, --jobs and --tables-only belong to the call that reads the plan",
+           "train.epochs=0": "line 2: ",
+           f"-o {tmp_path / 'ok'}": "is planned twice"}  # line 1's run again
+    for line, needle in bad.items():
+        (tmp_path / "bad.txt").write_text(f"{tiny} -o {tmp_path / 'ok'}\n{tiny} {line}\n")
+        code, _, err = _run(capsys, "sweep", "--plan", str(tmp_path / "bad.txt"))
+        assert code == 2 and needle in err and err.count("\n") == 1, (line, err)
+    assert not (tmp_path / "ok").exists()  # a bad line stops the plan before any run
+    code, _, err = _run(capsys, "sweep", "--plan", str(plan), "--seeds", "0,1", "-o", str(tmp_path / "x"))
+    assert code == 2 and "also given: --seeds, --out" in err
+    for text, needle in (("# nothing\n", "holds no sweep"), (None, "No such file")):
+        if text is not None:
+            (tmp_path / "empty.txt").write_text(text)
+        code, _, err = _run(capsys, "sweep", "--plan", str(tmp_path / "empty.txt" if text else tmp_path / "none"))
+        assert code == 2 and needle in err
+
+
 def test_sweep_jobs_share_the_cores_and_stop_on_a_failed_run(tmp_path, monkeypatch, capsys):
     import json
     import os

@@ -27,11 +27,16 @@ def test_every_shell_script_is_executable_and_every_documented_one_exists():
 
 def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """Run a script with a stand-in for `advdpnp` and `python` that logs each call (and the kernel variables
-    it saw) to tmp_path/calls.log, so the script's plan can be checked without training anything."""
+    it saw) to tmp_path/calls.log, so the script's plan can be checked without training anything. A
+    `sweep --plan FILE ARGS` call is logged as the sweeps it runs, one `sweep LINE ARGS` per line of FILE (and
+    as itself in tmp_path/plans.log)."""
     stub = tmp_path / "stub.sh"
     log = tmp_path / "calls.log"
-    stub.write_text(f'#!/bin/sh\necho "ATEN=$ATEN_CPU_CAPABILITY ONEDNN=$ONEDNN_MAX_CPU_ISA $*" >> {log}\n'
-                    'echo "| results |"\n')
+    stub.write_text('#!/bin/sh\nkernels="ATEN=$ATEN_CPU_CAPABILITY ONEDNN=$ONEDNN_MAX_CPU_ISA"\n'
+                    f'if [ "$1 $2" = "sweep --plan" ]; then\n  echo "$*" >> {tmp_path / "plans.log"}\n'
+                    '  plan=$3; shift 3; rest="$*"\n'
+                    f'  while IFS= read -r line; do eval "set -- $line"; echo "$kernels sweep $* $rest" >> {log}; '
+                    f'done < "$plan"\nelse\n  echo "$kernels $*" >> {log}\nfi\necho "| results |"\n')
     stub.chmod(0o755)
     base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
     return subprocess.run([str(ROOT / "scripts" / script)], env={**base, "ADVDPNP": str(stub),
@@ -159,10 +164,13 @@ def test_reproduce_fmnist_trains_each_requested_feature_hinge_kind(tmp_path):
 
 
 def _argv_calls(script: str, tmp_path: Path, **env: str) -> list[list[str]]:
-    """The argument lists of a script's `advdpnp` calls, quoting kept (a JSON stub)."""
+    """The argument lists of a script's `advdpnp` calls, quoting kept (a JSON stub); a `sweep --plan FILE ARGS`
+    call gives one `sweep LINE ARGS` per line of FILE, each line split as the sweep command splits it."""
     stub, log = tmp_path / "argv_stub.py", tmp_path / "argv.jsonl"
-    stub.write_text(f"#!{sys.executable}\nimport json, sys\n"
-                    f"open({str(log)!r}, 'a').write(json.dumps(sys.argv[1:]) + '\\n')\n")
+    stub.write_text(f"#!{sys.executable}\nimport json, shlex, sys\nargv = sys.argv[1:]\n"
+                    "calls = ([['sweep', *shlex.split(line, comments=True), *argv[3:]] for line in open(argv[2])]\n"
+                    "         if argv[:2] == ['sweep', '--plan'] else [argv])\n"
+                    f"open({str(log)!r}, 'a').writelines(json.dumps(c) + '\\n' for c in calls)\n")
     stub.chmod(0o755)
     log.unlink(missing_ok=True)
     proc = _run(script, tmp_path, ADVDPNP=str(stub), **env)
@@ -380,3 +388,27 @@ def test_jobs_reaches_every_sweep_call_of_the_study_scripts(tmp_path, script):
         assert proc.returncode == 0, proc.stderr
         sweeps = [c.split() for c in (tmp_path / "calls.log").read_text().splitlines() if c.split()[2] == "sweep"]
         assert len(sweeps) >= 10 and all(c[c.index("--jobs") + 1] == expected for c in sweeps)
+
+
+@pytest.mark.parametrize("script, prefix, runs", [("reproduce_fmnist.sh", "fmnist", 2 * 3 + 2 + 1),
+                                                  ("reproduce_digits.sh", "digits", 2 * 3 + 5 * 2 + 2)])
+def test_the_study_scripts_train_their_comparison_as_one_queue(tmp_path, monkeypatch, script, prefix, runs):
+    """The methods, the ablations and the feature hinge are one `advdpnp sweep --plan` call, so JOBS runs go at a
+    time across all of them (a sweep call per method left a core idle at the end of each 3-seed call on 2 cores);
+    every line of the plan is a sweep the real command accepts, with configs that load."""
+    from advdpnp.commands import sweep
+
+    monkeypatch.chdir(ROOT)
+    out = tmp_path / "out"
+    proc = _run(script, tmp_path, OUT=str(out), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0,1,2",
+                METHODS="pgd_at adv_dpnp", ABLATIONS="no_cons", ABLATION_SEEDS="0,1", HINGE_SEEDS="0", FIGURES="",
+                FULL_AA_N="0", REPORT="0", FULL_AA_METHODS="", JOBS="2")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "plans.log").read_text().splitlines() == [f"sweep --plan {out}/sweep-plan.txt --jobs 2"]
+    sweeps = sweep.read_plan(out / "sweep-plan.txt", tables_only=False)
+    planned = [r for s in sweeps for r in sweep._prepare(s)[2]]
+    assert len(planned) == runs and {r.suite for r in planned} == {"paper"}
+    assert [Path(s.out).name for s in sweeps][:2] == [f"{prefix}-pgd_at", f"{prefix}-adv_dpnp"]
+    assert Path(sweeps[-1].out).name == "hinge"
+    if prefix == "fmnist":  # PGD-AT is trained by this plan, so the hinge's table can name it as the reference
+        assert sweeps[-1].reference == f"{out}/fmnist-pgd_at"

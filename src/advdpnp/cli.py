@@ -8,6 +8,7 @@ import pkgutil
 import sys
 
 from . import __version__, commands
+from .commands._common import parse_with_overrides
 from .errors import UserError
 
 
@@ -27,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
-    # overrides may follow flags (`train PRESET --no-eval train.epochs=3`): give them to `items`
-    if extra and hasattr(args, "items") and all("=" in e and not e.startswith("-") for e in extra):
-        args.items = list(args.items) + extra
-    elif extra:
-        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    args = parse_with_overrides(parser, argv)
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

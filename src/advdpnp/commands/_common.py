@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -18,6 +19,17 @@ def config_from_args(items: list[str]) -> Config:
 
         raise UserError(f"give at most one config file, got {', '.join(preset)}")
     return load_config(resolve_preset(preset[0]) if preset else None, overrides)
+
+
+def parse_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
+    """Parse a command line whose config overrides may follow flags (`train PRESET --no-eval train.epochs=3`):
+    argparse leaves a positional after an optional unparsed, so those go to `items` here."""
+    args, extra = parser.parse_known_args(argv)
+    if extra and hasattr(args, "items") and all("=" in e and not e.startswith("-") for e in extra):
+        args.items = list(args.items) + extra
+    elif extra:
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    return args
 
 
 def add_checkpoint_argument(p) -> None:

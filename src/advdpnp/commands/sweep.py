@@ -6,7 +6,9 @@ stopped. `--jobs N` runs N of them at a time, each in a process of its own (a sm
 better than extra threads; a run's output goes to its sweep.log). `--one-at-a-time` varies each axis
 alone around the preset instead of taking the product; `--point` adds a setting that changes several
 fields together (an option that only works with another, or a combination of two earlier winners), so
-it competes under the same rule.
+it competes under the same rule. `--plan FILE` runs several sweeps (one per line of FILE, each with its
+own preset, grid, seeds and output folder) as one queue, so `--jobs N` keeps N runs going across all of them
+instead of idling at the end of each small sweep; each sweep still writes its own tables.
 The table gives mean and std over seeds of the validation metrics of each run's `best` checkpoint
 and of every test attack's accuracy. When reference runs are named (`--reference DIR`, e.g. a
 PGD-AT sweep) it applies SPEC section 7's rule on the *validation* split: the best validation
@@ -23,11 +25,13 @@ import itertools
 import json
 import math
 import os
+import shlex
 import statistics
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import add_points_argument
+from ._common import add_points_argument, parse_with_overrides
 
 NAME = "sweep"
 HELP = "train and evaluate a grid of config values over several seeds; writes sweep.{md,csv,json}"
@@ -57,6 +61,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--tables-only", action="store_true",
                    help="train and evaluate nothing: rebuild sweep.{md,csv,json} from the runs already in OUT "
                         "(e.g. after seeds ran in separate processes)")
+    p.add_argument("--plan", metavar="FILE",
+                   help="run several sweeps as one queue: each line of FILE holds one sweep's arguments (preset, "
+                        "overrides, --set, --seeds, --suite, -o, ...; '#' starts a comment), and --jobs and "
+                        "--tables-only given here apply to all of them")
 
 
 def parse_axes(specs: list[str]) -> list[tuple[str, list[str]]]:
@@ -104,39 +112,139 @@ def tag_of(point: tuple) -> str:
     return "-".join(f"{k.split('.')[-1]}={v}" for k, v in point) or "base"
 
 
+@dataclass(frozen=True)
+class Run:
+    """One grid point x seed of a sweep: all a worker process needs to train and evaluate it."""
+
+    items: tuple[str, ...]
+    point: tuple
+    seed: int
+    out: str
+    suite: str
+    n: int | None
+    eval_args: tuple[str, ...]
+
+    @property
+    def dir(self) -> Path:
+        return Path(self.out) / f"{tag_of(self.point)}-s{self.seed}"
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
-    from ..train.environment import machines_summary
+
+    if args.jobs < 1:
+        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
+    if args.jobs > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        raise UserError("--jobs starts processes of its own; under torchrun leave it at 1")
+    if args.plan:
+        defaults = argparse.ArgumentParser()
+        add_arguments(defaults)
+        given = [f"--{k.replace('_', '-')}" for k, v in vars(defaults.parse_args([])).items()
+                 if k not in ("plan", "jobs", "tables_only") and getattr(args, k) != v]
+        if given:
+            raise UserError(f"--plan takes every sweep's arguments from its file; here only --jobs and "
+                            f"--tables-only (also given: {', '.join(given)})")
+    sweeps = read_plan(Path(args.plan), args.tables_only) if args.plan else [args]
+    # every sweep's grid is validated, and its finished runs found, before the first run spends hours
+    planned = []
+    for sweep in sweeps:
+        try:
+            planned.append((sweep, *_prepare(sweep)))
+        except UserError as e:
+            if not args.plan:
+                raise
+            raise UserError(f"--plan {args.plan} line {sweep.line}: {e}") from None
+    _repeated([r for *_, runs, _ in planned for r in runs])
+    pending = [r for *_, todo in planned for r in todo]
+    if args.jobs > 1 and len(pending) > 1:
+        _run_in_processes(pending, args.jobs)
+    else:
+        for r in pending:
+            _train_and_evaluate(r)
+    for sweep, grid, seeds, _, _ in planned:
+        if len(planned) > 1:
+            print(f"[sweep] {sweep.out}:")
+        _finish(sweep, grid, seeds)
+    return 0
+
+
+def read_plan(path: Path, tables_only: bool) -> list[argparse.Namespace]:
+    """The sweeps of a `--plan` file, each line parsed like a `sweep` command line; a bad line is a one-line
+    error naming it, before anything runs."""
+    from ..errors import UserError
+
+    class LineParser(argparse.ArgumentParser):
+        def error(self, message: str) -> None:  # argparse would print the usage and exit
+            raise UserError(message)
+
+    parser = LineParser(prog="advdpnp sweep", add_help=False)
+    add_arguments(parser)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UserError(f"--plan {path}: {e.strerror or e}") from None
+    sweeps = []
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            argv = shlex.split(line, comments=True)
+            if not argv:
+                continue
+            sweep = parse_with_overrides(parser, argv)
+            if sweep.plan or sweep.jobs != 1 or sweep.tables_only:
+                raise UserError("--plan, --jobs and --tables-only belong to the call that reads the plan")
+        except (UserError, ValueError) as e:
+            raise UserError(f"--plan {path} line {number}: {e}") from None
+        sweep.tables_only, sweep.line = tables_only, number
+        sweeps.append(sweep)
+    if not sweeps:
+        raise UserError(f"--plan {path} holds no sweep")
+    return sweeps
+
+
+def _repeated(runs: list[Run]) -> None:
+    """Sweeps of a plan may share an output folder (each tabulates its own grid), never a run: two processes
+    would train it at once."""
+    from ..errors import UserError
+
+    seen: set[Path] = set()
+    for r in runs:
+        if r.dir in seen:
+            raise UserError(f"run {r.dir} is planned twice (a seed given twice, or two sweeps of a plan with one "
+                            "output folder and a grid point in common)")
+        seen.add(r.dir)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[list[tuple], list[int], list[Run], list[Run]]:
+    """One sweep's grid (validated), seeds, runs, and the runs it still needs (none with --tables-only)."""
+    from ..errors import UserError
     from ._common import config_from_args
 
     try:
         seeds = [int(s) for s in args.seeds.split(",") if s != ""]
     except ValueError:
         raise UserError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.jobs > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UserError("--jobs starts processes of its own; under torchrun leave it at 1")
-    axes = parse_axes(args.set)
     out = Path(args.out)
-    grid = make_grid(axes, args.one_at_a_time, parse_points(args.point))
-    for point in grid:  # validate the whole grid before spending hours on its first point
+    grid = make_grid(parse_axes(args.set), args.one_at_a_time, parse_points(args.point))
+    for point in grid:
         config_from_args(list(args.items) + [f"{k}={v}" for k, v in point])
+    runs = [Run(tuple(args.items), point, seed, str(out), args.suite, args.n, tuple(args.eval_arg))
+            for point in ([] if args.tables_only else grid) for seed in seeds]
     pending = []
-    for point in [] if args.tables_only else grid:
-        for seed in seeds:
-            run_dir = out / f"{tag_of(point)}-s{seed}"
-            if (run_dir / "results.json").exists() and _suite_of(run_dir) == args.suite:
-                print(f"[sweep] done already: {run_dir}")
-            elif (run_dir / DIVERGED).exists():
-                print(f"[sweep] diverged before: {run_dir} (delete {DIVERGED} to retry)")
-            else:
-                pending.append((point, seed))
-    if args.jobs > 1 and len(pending) > 1:
-        _run_in_processes(args, out, pending)
-    else:
-        for point, seed in pending:
-            _train_and_evaluate(list(args.items), point, seed, out, args.suite, args.n, args.eval_arg)
+    for r in runs:
+        if (r.dir / "results.json").exists() and _suite_of(r.dir) == args.suite:
+            print(f"[sweep] done already: {r.dir}")
+        elif (r.dir / DIVERGED).exists():
+            print(f"[sweep] diverged before: {r.dir} (delete {DIVERGED} to retry)")
+        else:
+            pending.append(r)
+    return grid, seeds, runs, pending
+
+
+def _finish(args: argparse.Namespace, grid: list[tuple], seeds: list[int]) -> None:
+    """One sweep's tables, from every run of its grid that has results (also ones another call trained)."""
+    from ..train.environment import machines_summary
+
+    out = Path(args.out)
     if args.tables_only:
         missing = [f"{tag_of(p)}-s{s}" for p in grid for s in seeds
                    if not (out / f"{tag_of(p)}-s{s}" / "results.json").exists()
@@ -148,18 +256,16 @@ def run(args: argparse.Namespace) -> int:
     runs = [d for p in grid for s in seeds if ((d := out / f"{tag_of(p)}-s{s}") / "results.json").exists()]
     write_tables(out, rows, reference, args.tolerance, machines_summary(runs))
     print((out / "sweep.md").read_text())
-    return 0
 
 
-def _train_and_evaluate(items: list[str], point: tuple, seed: int, out: Path, suite: str, n: int | None,
-                        eval_args: list[str]) -> str:
+def _train_and_evaluate(r: Run) -> str:
     """Train (or resume) one grid point x seed and evaluate it; returns what became of it."""
     from ..train.trainer import Trainer, TrainingDiverged
     from ._common import config_from_args
 
-    tag = tag_of(point)
-    run_dir = out / f"{tag}-s{seed}"
-    cfg = config_from_args(items + [f"{k}={v}" for k, v in point] + [f"train.seed={seed}", f"name={tag}-s{seed}"])
+    run_dir, name = r.dir, r.dir.name
+    cfg = config_from_args(list(r.items) + [f"{k}={v}" for k, v in r.point] + [f"train.seed={r.seed}",
+                                                                                f"name={name}"])
     resume = (run_dir / "checkpoints" / "last.pt").exists()
     print(f"[sweep] {'resuming' if resume else 'training'} {run_dir}")
     trainer = Trainer(cfg, run_dir, resume=resume)
@@ -173,15 +279,14 @@ def _train_and_evaluate(items: list[str], point: tuple, seed: int, out: Path, su
         return "diverged"
     finally:
         del trainer
-    _evaluate(run_dir, suite, n, eval_args)
+    _evaluate(run_dir, r.suite, r.n, list(r.eval_args))
     return "at chance" if (run_dir / AT_CHANCE).exists() else "evaluated"
 
 
 JOB_LOG = "sweep.log"  # a run's own output when `--jobs` runs it in a process of its own
 
 
-def _job(items: list[str], point: tuple, seed: int, out: str, suite: str, n: int | None, eval_args: list[str],
-         threads: int) -> tuple[str, float]:
+def _job(r: Run, threads: int) -> tuple[str, float]:
     """One run in a worker process: its torch threads set, its output (progress bars too) in RUN/sweep.log."""
     import sys
     import time
@@ -189,7 +294,7 @@ def _job(items: list[str], point: tuple, seed: int, out: str, suite: str, n: int
 
     import torch
 
-    run_dir = Path(out) / f"{tag_of(point)}-s{seed}"
+    run_dir = r.dir
     run_dir.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)  # train.threads and --eval-arg=--threads, when given, set their own
     start = time.monotonic()
@@ -199,7 +304,7 @@ def _job(items: list[str], point: tuple, seed: int, out: str, suite: str, n: int
         os.dup2(log.fileno(), 1)  # file descriptors, not sys.stdout: torch's C++ warnings land there too
         os.dup2(log.fileno(), 2)
         try:
-            return _train_and_evaluate(items, point, seed, Path(out), suite, n, eval_args), time.monotonic() - start
+            return _train_and_evaluate(r), time.monotonic() - start
         except BaseException:
             traceback.print_exc()  # the log the parent's error names must say what happened
             raise
@@ -208,7 +313,7 @@ def _job(items: list[str], point: tuple, seed: int, out: str, suite: str, n: int
             sys.stderr.flush()
 
 
-def _run_in_processes(args: argparse.Namespace, out: Path, pending: list[tuple[tuple, int]]) -> None:
+def _run_in_processes(pending: list[Run], jobs: int) -> None:
     """`--jobs N`: N runs at a time, one process each (spawned: a forked torch can deadlock), with an even
     share of the CPU cores as torch threads. The first failure cancels the runs still waiting; the started ones
     end (they are resumable anyway), then the sweep stops with that failure."""
@@ -217,14 +322,13 @@ def _run_in_processes(args: argparse.Namespace, out: Path, pending: list[tuple[t
 
     from ..errors import UserError
 
-    jobs = min(args.jobs, len(pending))
+    jobs = min(jobs, len(pending))
     threads = max(1, (os.cpu_count() or 1) // jobs)
     print(f"[sweep] {len(pending)} runs, {jobs} at a time with {threads} torch thread(s) each; "
           f"each run's output goes to RUN/{JOB_LOG}")
     failure = None
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_job, list(args.items), point, seed, str(out), args.suite, args.n, list(args.eval_arg),
-                               threads): out / f"{tag_of(point)}-s{seed}" for point, seed in pending}
+        futures = {pool.submit(_job, r, threads): r.dir for r in pending}
         for done, future in enumerate(as_completed(futures), 1):
             run_dir = futures[future]
             if future.cancelled():
