@@ -355,7 +355,8 @@ def test_a_plan_runs_several_sweeps_as_one_queue_and_tabulates_each(tmp_path, ca
            "--bogus 1": "--bogus 1",  # with the overrides after it, as on the command line
            "--jobs 2": "line 2: --plan, --jobs and --tables-only belong to the call that reads the plan",
            "train.epochs=0": "line 2: ",
-           f"-o {tmp_path / 'ok'}": "is planned twice"}  # line 1's run again
+           "--seeds 0,0": "line 2: --seeds 0,0 names a seed twice",
+           f"-o {tmp_path / 'ok'}/ --seeds 1": "lines 1 and 2 write to one output folder"}
     for line, needle in bad.items():
         (tmp_path / "bad.txt").write_text(f"{tiny} -o {tmp_path / 'ok'}\n{tiny} {line}\n")
         code, _, err = _run(capsys, "sweep", "--plan", str(tmp_path / "bad.txt"))

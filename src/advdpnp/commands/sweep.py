@@ -154,14 +154,13 @@ def run(args: argparse.Namespace) -> int:
             if not args.plan:
                 raise
             raise UserError(f"--plan {args.plan} line {sweep.line}: {e}") from None
-    _repeated([r for *_, runs, _ in planned for r in runs])
     pending = [r for *_, todo in planned for r in todo]
     if args.jobs > 1 and len(pending) > 1:
         _run_in_processes(pending, args.jobs)
     else:
         for r in pending:
             _train_and_evaluate(r)
-    for sweep, grid, seeds, _, _ in planned:
+    for sweep, grid, seeds, _ in planned:
         if len(planned) > 1:
             print(f"[sweep] {sweep.out}:")
         _finish(sweep, grid, seeds)
@@ -183,7 +182,7 @@ def read_plan(path: Path, tables_only: bool) -> list[argparse.Namespace]:
         text = path.read_text()
     except OSError as e:
         raise UserError(f"--plan {path}: {e.strerror or e}") from None
-    sweeps = []
+    sweeps, folders = [], {}
     for number, line in enumerate(text.splitlines(), 1):
         try:
             argv = shlex.split(line, comments=True)
@@ -195,27 +194,18 @@ def read_plan(path: Path, tables_only: bool) -> list[argparse.Namespace]:
         except (UserError, ValueError) as e:
             raise UserError(f"--plan {path} line {number}: {e}") from None
         sweep.tables_only, sweep.line = tables_only, number
+        first = folders.setdefault(Path(sweep.out).resolve(), number)
+        if first != number:  # each sweep writes OUT/sweep.md, and the same run trained twice at once would clash
+            raise UserError(f"--plan {path} lines {first} and {number} write to one output folder ({sweep.out}): "
+                            "give each its own -o")
         sweeps.append(sweep)
     if not sweeps:
         raise UserError(f"--plan {path} holds no sweep")
     return sweeps
 
 
-def _repeated(runs: list[Run]) -> None:
-    """Sweeps of a plan may share an output folder (each tabulates its own grid), never a run: two processes
-    would train it at once."""
-    from ..errors import UserError
-
-    seen: set[Path] = set()
-    for r in runs:
-        if r.dir in seen:
-            raise UserError(f"run {r.dir} is planned twice (a seed given twice, or two sweeps of a plan with one "
-                            "output folder and a grid point in common)")
-        seen.add(r.dir)
-
-
-def _prepare(args: argparse.Namespace) -> tuple[list[tuple], list[int], list[Run], list[Run]]:
-    """One sweep's grid (validated), seeds, runs, and the runs it still needs (none with --tables-only)."""
+def _prepare(args: argparse.Namespace) -> tuple[list[tuple], list[int], list[Run]]:
+    """One sweep's grid (validated) and seeds, and the runs it still needs (none with --tables-only)."""
     from ..errors import UserError
     from ._common import config_from_args
 
@@ -223,21 +213,22 @@ def _prepare(args: argparse.Namespace) -> tuple[list[tuple], list[int], list[Run
         seeds = [int(s) for s in args.seeds.split(",") if s != ""]
     except ValueError:
         raise UserError(f"--seeds must be comma-separated integers, got {args.seeds!r}") from None
+    if len(set(seeds)) != len(seeds):  # with --jobs, two processes would train that run at once
+        raise UserError(f"--seeds {args.seeds} names a seed twice")
     out = Path(args.out)
     grid = make_grid(parse_axes(args.set), args.one_at_a_time, parse_points(args.point))
     for point in grid:
         config_from_args(list(args.items) + [f"{k}={v}" for k, v in point])
-    runs = [Run(tuple(args.items), point, seed, str(out), args.suite, args.n, tuple(args.eval_arg))
-            for point in ([] if args.tables_only else grid) for seed in seeds]
     pending = []
-    for r in runs:
+    for r in (Run(tuple(args.items), point, seed, str(out), args.suite, args.n, tuple(args.eval_arg))
+              for point in ([] if args.tables_only else grid) for seed in seeds):
         if (r.dir / "results.json").exists() and _suite_of(r.dir) == args.suite:
             print(f"[sweep] done already: {r.dir}")
         elif (r.dir / DIVERGED).exists():
             print(f"[sweep] diverged before: {r.dir} (delete {DIVERGED} to retry)")
         else:
             pending.append(r)
-    return grid, seeds, runs, pending
+    return grid, seeds, pending
 
 
 def _finish(args: argparse.Namespace, grid: list[tuple], seeds: list[int]) -> None:
