@@ -44,7 +44,10 @@ TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
 mkdir -p "$OUT"
 PLAN=$OUT/sweep-plan.txt
 : > "$PLAN"
-plan() { printf '%q ' "$@" >> "$PLAN"; echo >> "$PLAN"; }  # one sweep of the plan, its arguments quoted
+plan() {  # one sweep of the plan: its arguments, each quoted only where the shell would need it
+  local a q=(); for a in "$@"; do [[ $a =~ ^[-A-Za-z0-9_./=,:@%+]+$ ]] && q+=("$a") || q+=("$(printf %q "$a")"); done
+  echo "${q[*]}" >> "$PLAN"
+}
 
 # 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
 #    the adaptive prototype attack(s), masking checks on 100 points.

@@ -77,7 +77,10 @@ fi
 mkdir -p "$OUT"
 PLAN=$OUT/sweep-plan.txt
 : > "$PLAN"
-plan() { printf '%q ' "$@" >> "$PLAN"; echo >> "$PLAN"; }  # one sweep of the plan, its arguments quoted
+plan() {  # one sweep of the plan: its arguments, each quoted only where the shell would need it
+  local a q=(); for a in "$@"; do [[ $a =~ ^[-A-Za-z0-9_./=,:@%+]+$ ]] && q+=("$a") || q+=("$(printf %q "$a")"); done
+  echo "${q[*]}" >> "$PLAN"
+}
 
 # 3. Method comparison.
 for m in $METHODS; do
