@@ -351,6 +351,14 @@ def test_a_plan_runs_several_sweeps_as_one_queue_and_tabulates_each(tmp_path, ca
     out = capsys.readouterr().out
     assert out.count("[sweep] done already") == 3 and "at a time" not in out
 
+    (tmp_path / "empty").mkdir()  # a reference without results fails its line's tables, not the other lines'
+    (tmp_path / "ref.txt").write_text(f"--reference {tmp_path / 'empty'} -o {tmp_path / 'a'} "
+                                      f"--set method.lambda_pos=0,0.5\n-o '{tmp_path / 'b c'}' --seeds 1\n")
+    (tmp_path / "b c" / "sweep.md").unlink()
+    code, out, err = _run(capsys, "sweep", "--plan", str(tmp_path / "ref.txt"), "--tables-only")
+    assert code == 2 and "no tables for line 1" in err and "holds no */results.json" in err
+    assert "| base | 1 | 0 | 20 |" in (tmp_path / "b c" / "sweep.md").read_text()
+
     bad = {"--seeds x": "line 2: --seeds must be comma-separated integers",
            "--bogus 1": "--bogus 1",  # with the overrides after it, as on the command line
            "--jobs 2": "line 2: --plan, --jobs and --tables-only belong to the call that reads the plan",

@@ -160,10 +160,20 @@ def run(args: argparse.Namespace) -> int:
     else:
         for r in pending:
             _train_and_evaluate(r)
+    untabulated = []
     for sweep, grid, seeds, _ in planned:
         if len(planned) > 1:
             print(f"[sweep] {sweep.out}:")
-        _finish(sweep, grid, seeds)
+        try:
+            _finish(sweep, grid, seeds)
+        except UserError as e:  # e.g. a --reference the plan left without results: the other lines still get theirs
+            if not args.plan:
+                raise
+            print(f"[sweep] no tables: {e}")
+            untabulated.append(f"line {sweep.line} ({e})")
+    if untabulated:
+        raise UserError(f"--plan {args.plan}: no tables for {'; '.join(untabulated)}; the runs are kept, and "
+                        "--tables-only writes the tables once the cause is fixed")
     return 0
 
 
