@@ -39,15 +39,8 @@ TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
 "$ADVDPNP" sweep configs/quick/digits-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
   --eval-arg=--transfer-epochs=0 -o "$OUT/digits-standard" --jobs "$JOBS"
 
-# Steps 2 to 3b are the lines of one plan, run as one queue by `advdpnp sweep --plan` below: JOBS runs at a time
-# across all of them, where a sweep call per method would leave cores idle at the end of each.
-mkdir -p "$OUT"
-PLAN=$OUT/sweep-plan.txt
-: > "$PLAN"
-plan() {  # one sweep of the plan: its arguments, each quoted only where the shell would need it
-  local a q=(); for a in "$@"; do [[ $a =~ ^[-A-Za-z0-9_./=,:@%+]+$ ]] && q+=("$a") || q+=("$(printf %q "$a")"); done
-  echo "${q[*]}" >> "$PLAN"
-}
+# Steps 2 to 3b are the lines of one plan (`plan ARGS...`), run as one queue by `run_plan` below.
+source scripts/lib/sweep_plan.sh
 
 # 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
 #    the adaptive prototype attack(s), masking checks on 100 points.
@@ -67,7 +60,7 @@ HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
 [ -z "$HINGE_SEEDS" ] || plan configs/quick/ablations/digits-repulsion_feature.yaml "${TRAIN[@]}" \
   --set method.hinge=scaled,distance --seeds "$HINGE_SEEDS" "${EVAL[@]}" "$TRANSFER" -o "$OUT/hinge"
 
-[ ! -s "$PLAN" ] || "$ADVDPNP" sweep --plan "$PLAN" --jobs "$JOBS"
+run_plan
 
 # 4. Latent analysis of seed 0 of each method, and the report (figures) over those runs.
 if [ "${REPORT:-1}" = 1 ]; then

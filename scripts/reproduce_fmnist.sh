@@ -72,15 +72,8 @@ if [ -z "${TRANSFER:-}" ]; then
     --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard" --jobs "$JOBS"
 fi
 
-# Steps 3 to 3c are the lines of one plan, run as one queue by `advdpnp sweep --plan` below: JOBS runs at a time
-# across all of them, where a sweep call per method would leave cores idle at the end of each.
-mkdir -p "$OUT"
-PLAN=$OUT/sweep-plan.txt
-: > "$PLAN"
-plan() {  # one sweep of the plan: its arguments, each quoted only where the shell would need it
-  local a q=(); for a in "$@"; do [[ $a =~ ^[-A-Za-z0-9_./=,:@%+]+$ ]] && q+=("$a") || q+=("$(printf %q "$a")"); done
-  echo "${q[*]}" >> "$PLAN"
-}
+# Steps 3 to 3c are the lines of one plan (`plan ARGS...`), run as one queue by `run_plan` below.
+source scripts/lib/sweep_plan.sh
 
 # 3. Method comparison.
 for m in $METHODS; do
@@ -113,7 +106,7 @@ fi
 [ -z "$HINGE_SEEDS" ] || plan configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
   "${hinge_args[@]}" --seeds "$HINGE_SEEDS" "${EVAL[@]}" --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/hinge"
 
-[ ! -s "$PLAN" ] || "$ADVDPNP" sweep --plan "$PLAN" --jobs "$JOBS"
+run_plan
 
 # 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),
 #    the report over seed 0 of every method evaluated in OUT (not only this call's METHODS, so a call
