@@ -33,11 +33,11 @@ def run_argv(args) -> list[str]:
             "train.progress=false", "--n", str(args.points), "--eval-arg=--no-progress"]
 
 
-def run_quietly(argv: list[str], out: str, runs: int) -> None:
-    """`advdpnp ARGV` with its output swallowed; void unless all `runs` runs under `out` were evaluated."""
+def run_quietly(argv: list[str], out: str, runs: int, results: str = "**/results.json") -> None:
+    """`advdpnp ARGV` with its output swallowed; void unless `out` holds `runs` results files (glob `results`)."""
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         assert advdpnp(argv) == 0
-    evaluated = len(list(Path(out).glob("**/results.json")))
+    evaluated = len(list(Path(out).glob(results)))
     if evaluated != runs:  # a diverged run stops after a few steps, so the sweep's time would mean nothing
         raise SystemExit(f"only {evaluated} of the {runs} runs were evaluated (see {out}); the timing is void")
 

@@ -12,7 +12,8 @@
 #   FULL_AA_METHODS="adv_dpnp pgd_at trades"   models checked with standard AutoAttack (200 points)
 #   FULL_AA_SEEDS="0"    their seeds
 #   JOBS=1               runs at a time (`advdpnp sweep --jobs`; 2 on a 2-core CPU, each run single-threaded as
-#                        below); steps 2-3b are one queue (`advdpnp sweep --plan OUT/sweep-plan.txt`)
+#                        below); steps 2-3b are one queue (`advdpnp sweep --plan OUT/sweep-plan.txt`), and
+#                        step 5 another (`advdpnp eval --plan OUT/eval-plan.txt`)
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 #   DEFAULTS_SWEEP=0     1: also run the SPEC section 7 defaults sweep: the loss weights (11 settings x
 #                        SWEEP_SEEDS, default 0,1,2: 33 runs, about 1.5 CPU-hours) and the main options
@@ -39,28 +40,28 @@ TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
 "$ADVDPNP" sweep configs/quick/digits-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
   --eval-arg=--transfer-epochs=0 -o "$OUT/digits-standard" --jobs "$JOBS"
 
-# Steps 2 to 3b are the lines of one plan (`plan ARGS...`), run as one queue by `run_plan` below.
-source scripts/lib/sweep_plan.sh
+# Steps 2 to 3b are the lines of one plan (`sweep_line ARGS...`), run as one queue by `run_sweeps` below.
+source scripts/lib/plans.sh
 
 # 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
 #    the adaptive prototype attack(s), masking checks on 100 points.
 for m in ${METHODS-standard dpnp pgd_at trades mart adv_dpnp}; do
-  plan "configs/quick/digits-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" -o "$OUT/digits-$m"
+  sweep_line "configs/quick/digits-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" "$TRANSFER" -o "$OUT/digits-$m"
 done
 
 # 3. Ablations of Adv-DPNP, same evaluation.
 for a in no_pos no_neg no_cons single_branch proto_pgd_at; do
   [ -n "$ABLATION_SEEDS" ] || break
-  plan "configs/quick/ablations/digits-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" "$TRANSFER" \
+  sweep_line "configs/quick/ablations/digits-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" "$TRANSFER" \
     -o "$OUT/ablation-$a"
 done
 
 # 3b. The feature hinge in the forms other than SPEC's (method.hinge; docs/results.md, Stability).
 HINGE_SEEDS=${HINGE_SEEDS-0,1,2}
-[ -z "$HINGE_SEEDS" ] || plan configs/quick/ablations/digits-repulsion_feature.yaml "${TRAIN[@]}" \
+[ -z "$HINGE_SEEDS" ] || sweep_line configs/quick/ablations/digits-repulsion_feature.yaml "${TRAIN[@]}" \
   --set method.hinge=scaled,distance --seeds "$HINGE_SEEDS" "${EVAL[@]}" "$TRANSFER" -o "$OUT/hinge"
 
-run_plan
+run_sweeps
 
 # 4. Latent analysis of seed 0 of each method, and the report (figures) over those runs.
 if [ "${REPORT:-1}" = 1 ]; then
@@ -73,17 +74,18 @@ if [ "${REPORT:-1}" = 1 ]; then
   "$PYTHON" scripts/publish_report.py "$OUT/report" docs/figures/digits
 fi
 
-# 5. Standard AutoAttack on 200 points of the main methods (FULL_AA_SEEDS) vs the cheaper variant.
-mkdir -p "$OUT/full"
+# 5. Standard AutoAttack on 200 points of the main methods (FULL_AA_SEEDS) vs the cheaper variant, JOBS
+#    evaluations at a time (finished ones are skipped).
 pairs=()
 for M in ${FULL_AA_METHODS-adv_dpnp pgd_at trades}; do
   for s in ${FULL_AA_SEEDS-0}; do
     full="$OUT/full/$M-s$s.json"
-    [ -f "$full" ] || "$ADVDPNP" eval "$OUT/digits-$M/base-s$s" --suite full --n 200 --threads 1 \
-      --transfer-epochs 0 --check-points 50 --square-queries 100 --no-progress --out "$full"
+    eval_line "$OUT/digits-$M/base-s$s" --suite full --n 200 --threads 1 --transfer-epochs 0 --check-points 50 \
+      --square-queries 100 --no-progress --out "$full"
     pairs+=("$OUT/digits-$M/base-s$s/results.json" "$full")
   done
 done
+run_evals
 [ ${#pairs[@]} -eq 0 ] || "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
 
 # 6. Optional: SPEC section 7 defaults sweep. Each loss weight is varied alone around the preset (one at

@@ -37,7 +37,8 @@
 #                        skips step 2 (e.g. the study's standard model for a pass at another training eps);
 #                        default: step 2's standard seed-0 model, $OUT/fmnist-standard/base-s0
 #   JOBS=1               runs at a time (`advdpnp sweep --jobs`; 2 on a 2-core CPU, each run single-threaded as
-#                        below); steps 3-3c are one queue (`advdpnp sweep --plan OUT/sweep-plan.txt`)
+#                        below); steps 3-3c are one queue (`advdpnp sweep --plan OUT/sweep-plan.txt`), and
+#                        steps 5-5b another (`advdpnp eval --plan OUT/eval-plan.txt`)
 #   ADVDPNP, PYTHON      the CLI and interpreter of the environment (e.g. .venv/bin/advdpnp)
 # Cost on the 2-core CPU of docs/results.md, one thread per run: see docs/results.md (Compute used).
 set -euo pipefail
@@ -72,12 +73,12 @@ if [ -z "${TRANSFER:-}" ]; then
     --eval-arg=--transfer-epochs=0 -o "$OUT/fmnist-standard" --jobs "$JOBS"
 fi
 
-# Steps 3 to 3c are the lines of one plan (`plan ARGS...`), run as one queue by `run_plan` below.
-source scripts/lib/sweep_plan.sh
+# Steps 3 to 3c are the lines of one plan (`sweep_line ARGS...`), run as one queue by `run_sweeps` below.
+source scripts/lib/plans.sh
 
 # 3. Method comparison.
 for m in $METHODS; do
-  plan "configs/quick/fmnist-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" \
+  sweep_line "configs/quick/fmnist-$m.yaml" "${TRAIN[@]}" --seeds "$SEEDS" "${EVAL[@]}" \
     --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/fmnist-$m"
 done
 
@@ -85,7 +86,7 @@ done
 ABLATION_SEEDS=${ABLATION_SEEDS-0,1,2}
 for a in ${ABLATIONS:-no_pos no_neg no_cons single_branch proto_pgd_at}; do
   [ -n "$ABLATION_SEEDS" ] || break
-  plan "configs/quick/ablations/fmnist-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" \
+  sweep_line "configs/quick/ablations/fmnist-$a.yaml" "${TRAIN[@]}" --seeds "$ABLATION_SEEDS" "${EVAL[@]}" \
     --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/ablation-$a"
 done
 
@@ -103,10 +104,10 @@ done
 if [[ " $METHODS " == *" pgd_at "* ]] || compgen -G "$OUT/fmnist-pgd_at/*/results.json" > /dev/null; then
   hinge_args+=(--reference "$OUT/fmnist-pgd_at")
 fi
-[ -z "$HINGE_SEEDS" ] || plan configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
+[ -z "$HINGE_SEEDS" ] || sweep_line configs/quick/ablations/fmnist-repulsion_feature.yaml "${TRAIN[@]}" \
   "${hinge_args[@]}" --seeds "$HINGE_SEEDS" "${EVAL[@]}" --eval-arg=--transfer-from="$TRANSFER" -o "$OUT/hinge"
 
-run_plan
+run_sweeps
 
 # 4. Latent analysis of every evaluated seed of the methods and ablations (study_tables.py averages it),
 #    the report over seed 0 of every method evaluated in OUT (not only this call's METHODS, so a call
@@ -132,37 +133,37 @@ run_folders() {
 
 # 5. Standard AutoAttack on FULL_AA_N points of Adv-DPNP and PGD-AT (FULL_AA_SEEDS) vs the cheaper variant;
 #    FULL_AA_ABLATIONS adds ablations (files full/ablation-NAME-sS.json, named so the table can tell them apart).
+pairs=()
 if [ "$FULL_AA_N" -gt 0 ]; then
-  mkdir -p "$OUT/full"
-  pairs=()
   mapfile -t folders < <(run_folders "${FULL_AA_METHODS-adv_dpnp pgd_at}" "${FULL_AA_ABLATIONS:-}")
   for f in "${folders[@]}"; do
     for s in ${FULL_AA_SEEDS-0}; do
       full="$OUT/full/${f#fmnist-}-s$s.json"
-      [ -f "$full" ] || "$ADVDPNP" eval "$OUT/$f/base-s$s" --suite full --n "$FULL_AA_N" \
-        "${EVAL_OPTS[@]}" --transfer-epochs 0 --out "$full"
+      eval_line "$OUT/$f/base-s$s" --suite full --n "$FULL_AA_N" "${EVAL_OPTS[@]}" --transfer-epochs 0 --out "$full"
       pairs+=("$OUT/$f/base-s$s/results.json" "$full")
     done
   done
-  "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
 fi
 
 # 5b. Optional: the paper suite at BEYOND_EPS (AutoAttack included) on the robust methods, so the
 #     fall-off beyond the training radius is measured by more than the PGD-20 eps curve.
+beyond=()
 if [ -n "${BEYOND_EPS:-}" ]; then
-  mkdir -p "$OUT/eps$BEYOND_EPS"
-  beyond=()
   mapfile -t folders < <(run_folders "${BEYOND_METHODS-adv_dpnp pgd_at trades mart}" "${BEYOND_ABLATIONS:-}")
   for folder in "${folders[@]}"; do
     for s in ${BEYOND_SEEDS:-${SEEDS//,/ }}; do
       f="$OUT/eps$BEYOND_EPS/${folder#fmnist-}-s$s.json"
-      [ -f "$f" ] || "$ADVDPNP" eval "$OUT/$folder/base-s$s" --suite paper --eps "$BEYOND_EPS" --n "$N" \
-        "${EVAL_OPTS[@]}" --transfer-from "$TRANSFER" --out "$f"
+      eval_line "$OUT/$folder/base-s$s" --suite paper --eps "$BEYOND_EPS" --n "$N" "${EVAL_OPTS[@]}" \
+        --transfer-from "$TRANSFER" --out "$f"
       beyond+=("$f")
     done
   done
-  "$PYTHON" scripts/study_tables.py --results "${beyond[@]}" --by-name
 fi
+
+# Steps 5 and 5b are one queue (JOBS evaluations at a time; finished ones are skipped), then their tables.
+run_evals
+[ ${#pairs[@]} -eq 0 ] || "$PYTHON" scripts/compare_aa_variants.py "${pairs[@]}"
+[ ${#beyond[@]} -eq 0 ] || "$PYTHON" scripts/study_tables.py --results "${beyond[@]}" --by-name
 
 # the defaults sweeps' seeds, test evaluation (quick suite) and reference (step 3's PGD-AT runs)
 SWEEP=(--seeds "${SWEEP_SEEDS:-0,1,2}" --suite quick --n "$N" --eval-arg=--threads=1 --eval-arg=--no-progress

@@ -80,11 +80,15 @@ def test_state_of_another_model_on_the_same_points_is_refused(tmp_path):
         autoattack_correct(other, x, y, EPS, attacks=["apgd-ce"], block=10, state_path=state, progress=False)
 
 
-def test_state_files_of_two_checkpoints_in_one_folder_differ(tmp_path):
+def test_state_files_of_evaluations_in_one_folder_differ(tmp_path):
+    """Two checkpoints, or one checkpoint into two results files (an eval plan may run them side by side),
+    never share AutoAttack's resume file."""
     out = tmp_path / "full" / "a.json"
-    first = aa_state_path(out, tmp_path / "run-a" / "checkpoints" / "best.pt", "standard", 0.1, 200)
+    ckpt = tmp_path / "run-a" / "checkpoints" / "best.pt"
+    first = aa_state_path(out, ckpt, "standard", 0.1, 200)
     second = aa_state_path(out, tmp_path / "run-b" / "checkpoints" / "best.pt", "standard", 0.1, 200)
-    assert first.parent == second.parent == out.parent and first != second
+    third = aa_state_path(out.with_name("b.json"), ckpt, "standard", 0.1, 200)
+    assert first.parent == second.parent == third.parent == out.parent and len({first, second, third}) == 3
 
 
 def test_blocks_make_shards_equal_to_one_process():

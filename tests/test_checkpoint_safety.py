@@ -100,6 +100,15 @@ def test_truncated_file_without_sidecar_and_no_previous_gives_one_line(tmp_path)
     assert "\n" not in msg and "truncated or not a checkpoint" in msg and "no previous checkpoint" in msg
 
 
+def test_a_file_that_is_no_checkpoint_is_called_that_not_unsafe(tmp_path):
+    """Bytes that are no pickle at all make torch's weights-only loader say 'Unsupported operand': that is a
+    damaged or wrong file, not one that could run code."""
+    path = tmp_path / "best.pt"
+    path.write_bytes(b"not a checkpoint")
+    with pytest.raises(CorruptCheckpoint, match=r"truncated or not a checkpoint\): Unsupported operand 110$"):
+        ck.safe_load(path)
+
+
 def test_both_versions_corrupt_is_a_clear_error(tmp_path):
     path = tmp_path / "last.pt"
     save_versions(path, 2)

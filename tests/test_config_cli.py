@@ -394,7 +394,7 @@ def test_sweep_jobs_share_the_cores_and_stop_on_a_failed_run(tmp_path, monkeypat
     captured = capsys.readouterr()
     assert "failed: " in captured.out and "DataError" in captured.out
     err = captured.err.strip()
-    assert err.count("\n") == 0 and "sweep run " in err and "sweep.log" in err and "is not a folder" in err
+    assert err.count("\n") == 0 and "error: run " in err and "sweep.log" in err and "is not a folder" in err
     assert all("is not a folder" in (tmp_path / "bad" / f"base-s{s}" / "sweep.log").read_text() for s in (0, 1))
     for jobs in ("0", "-1"):
         assert main(["sweep", "--jobs", jobs, "-o", str(tmp_path / "x")]) == 2

@@ -77,3 +77,76 @@ def test_threads_is_checked_and_applied_before_any_work(command, tmp_path, capsy
         assert torch.get_num_threads() == 1  # ... but the threads were set first
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_plan_runs_several_evaluations_as_one_queue(run_dir, tmp_path, capsys):
+    """`eval --plan`: the evaluations of the file share one pool of `--jobs`, each writes what a direct call
+    writes, and a re-run skips the lines whose results file answers them, but not a line that changed."""
+    direct = tmp_path / "direct.json"
+    assert main(["eval", str(run_dir), "--n", "20", "--eps", "0.05", "--threads", "1", "--no-progress",
+                 "--out", str(direct)]) == 0
+    a, b, c = tmp_path / "q" / "a.json", tmp_path / "q r" / "b.json", tmp_path / "q" / "c.json"
+    lines = [f"{run_dir} --n 20 --eps 0.05 --threads 1 --no-progress --out {a}",
+             f"'{run_dir}' --checkpoint last --n 100 --no-progress --out '{b}'  # beyond the test split",
+             f"{run_dir} --suite paper --n 10 --check-points 5 --square-queries 10 --transfer-epochs 0 "
+             f"--no-progress --out {c}"]
+    plan = tmp_path / "plan.txt"
+    plan.write_text("# three evaluations\n\n" + "\n".join(lines) + "\n")
+    capsys.readouterr()
+    assert main(["eval", "--plan", str(plan), "--jobs", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "[eval] 3 evaluations, 2 at a time" in out and out.count(" evaluated: ") == 3
+    accuracy = {p: {k: v["accuracy"] for k, v in json.loads(p.read_text())["attacks"].items()} for p in (direct, a)}
+    assert accuracy[a] == accuracy[direct] and json.loads(a.read_text())["eps"] == 0.05
+    rb, rc = json.loads(b.read_text()), json.loads(c.read_text())
+    assert rb["checkpoint"] == "last" and rb["n"] == rb["split_size"] < 100
+    assert rc["suite"] == "paper" and "autoattack" in rc["attacks"]
+    assert "worst case over" in (tmp_path / "q" / "c.json.log").read_text()  # each line's output in its own log
+
+    assert main(["eval", "--plan", str(plan), "--jobs", "2"]) == 0  # answered lines are skipped
+    out = capsys.readouterr().out
+    assert out.count("[eval] done already") == 3 and "at a time" not in out
+    plan.write_text("\n".join([lines[0].replace("--eps 0.05", "--eps 0.06"), *lines[1:]]) + "\n")
+    assert main(["eval", "--plan", str(plan)]) == 0  # one line left: evaluated here, not in a pool
+    out = capsys.readouterr().out
+    assert f"[eval] evaluating again: {a} (eps: 0.05 there, 0.06 asked)" in out and out.count("done already") == 2
+    assert json.loads(a.read_text())["eps"] == 0.06
+
+
+def test_a_plan_is_checked_whole_before_any_evaluation(run_dir, tmp_path, capsys):
+    """A line that cannot run, or that would clash with another running beside it, stops the plan with one
+    line naming it before anything is evaluated; options beside --plan, or --jobs without it, are refused."""
+    ok = tmp_path / "ok" / "r.json"
+    paper = f"{run_dir} --suite paper --n 5 --no-progress"
+    bad = {f"{tmp_path / 'missing'} --out {tmp_path / 'x.json'}": "line 2: no run directory or checkpoint at",
+           "--n 5": "line 2: names no RUN_DIR|CKPT to evaluate",
+           f"{run_dir} --n 0 --out {tmp_path / 'x.json'}": "line 2: --n must be >= 1",
+           f"{run_dir} --bogus": "line 2: unrecognized arguments: --bogus",
+           f"{run_dir} --jobs 2": "line 2: --plan and --jobs belong to the call that reads the plan",
+           f"{run_dir} --out {tmp_path / 'ok' / '..' / 'ok' / 'r.json'}": "lines 1 and 2 write one results file",
+           f"{paper} --out {tmp_path / 'p2.json'}": f"lines 1 and 2 would both train {run_dir / 'transfer_source'}"}
+    for line, needle in bad.items():
+        (tmp_path / "bad.txt").write_text(f"{paper} --out {ok}\n{line}\n")
+        code, err = main(["eval", "--plan", str(tmp_path / "bad.txt"), "--jobs", "2"]), capsys.readouterr().err
+        assert code == 2 and needle in err and err.count("\n") == 1, (line, err)
+    assert not ok.exists()
+    for argv, needle in ((["--plan", str(tmp_path / "bad.txt"), "--suite", "full"], "(also given: --suite)"),
+                         ([str(run_dir), "--jobs", "2"], "--jobs runs the lines of a --plan"),
+                         ([], "give the RUN_DIR|CKPT to evaluate, or --plan FILE"),
+                         (["--plan", str(tmp_path / "none.txt")], "No such file"),
+                         (["--plan", str(tmp_path / "bad.txt"), "--jobs", "0"], "--jobs must be >= 1")):
+        assert main(["eval", *argv]) == 2 and needle in capsys.readouterr().err
+    (tmp_path / "empty.txt").write_text("# nothing\n")
+    assert main(["eval", "--plan", str(tmp_path / "empty.txt")]) == 2
+    assert "holds no evaluation" in capsys.readouterr().err
+
+    (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")  # found, but fails in its worker process
+    (tmp_path / "fails.txt").write_text(f"{tmp_path / 'broken.pt'} --out {tmp_path / 'f1.json'}\n"
+                                        f"{tmp_path / 'broken.pt'} --out {tmp_path / 'f2.json'}\n")
+    assert main(["eval", "--plan", str(tmp_path / "fails.txt"), "--jobs", "2"]) == 2
+    err = capsys.readouterr().err.strip()
+    log = tmp_path / err.split("its output: ")[-1].split("/")[-1]
+    assert err.count("\n") == 0 and "error: evaluation " in err and log.name in ("f1.json.log", "f2.json.log")
+    assert "Traceback" in log.read_text()  # the log the error names says what happened
+    assert main(["eval", "--plan", str(tmp_path / "fails.txt")]) == 2  # one at a time, here: the error names its line
+    assert "fails.txt line 1: cannot load checkpoint" in capsys.readouterr().err

@@ -28,14 +28,14 @@ def test_every_shell_script_is_executable_and_every_documented_one_exists():
 def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess:
     """Run a script with a stand-in for `advdpnp` and `python` that logs each call (and the kernel variables
     it saw) to tmp_path/calls.log, so the script's plan can be checked without training anything. A
-    `sweep --plan FILE ARGS` call is logged as the sweeps it runs, one `sweep LINE ARGS` per line of FILE (and
-    as itself in tmp_path/plans.log)."""
+    `sweep --plan FILE ARGS` or `eval --plan FILE ARGS` call is logged as the calls it runs, one `sweep LINE ARGS`
+    (or `eval LINE ARGS`) per line of FILE (and as itself in tmp_path/plans.log)."""
     stub = tmp_path / "stub.sh"
     log = tmp_path / "calls.log"
     stub.write_text('#!/bin/sh\nkernels="ATEN=$ATEN_CPU_CAPABILITY ONEDNN=$ONEDNN_MAX_CPU_ISA"\n'
-                    f'if [ "$1 $2" = "sweep --plan" ]; then\n  echo "$*" >> {tmp_path / "plans.log"}\n'
-                    '  plan=$3; shift 3; rest="$*"\n'
-                    f'  while IFS= read -r line; do eval "set -- $line"; echo "$kernels sweep $* $rest" >> {log}; '
+                    f'if [ "$2" = "--plan" ]; then\n  echo "$*" >> {tmp_path / "plans.log"}\n'
+                    '  cmd=$1 plan=$3; shift 3; rest="$*"\n'
+                    f'  while IFS= read -r line; do eval "set -- $line"; echo "$kernels $cmd $* $rest" >> {log}; '
                     f'done < "$plan"\nelse\n  echo "$kernels $*" >> {log}\nfi\necho "| results |"\n')
     stub.chmod(0o755)
     base = {k: v for k, v in os.environ.items() if k not in ("ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA")}
@@ -52,7 +52,7 @@ def test_reproduce_digits_checks_every_requested_seed_with_standard_autoattack(t
     assert proc.returncode == 0, proc.stderr
     calls = (tmp_path / "calls.log").read_text().splitlines()
     evals = [c for c in calls if c.split()[2] == "eval"]
-    assert [(c.split()[3], c.split("--out ")[1]) for c in evals] == [
+    assert [(c.split()[3], c.split("--out ")[1].split()[0]) for c in evals] == [
         (f"{out}/digits-{m}/base-s{s}", f"{out}/full/{m}-s{s}.json") for m in ("adv_dpnp", "pgd_at") for s in (0, 2)]
     compare = next(c for c in calls if "compare_aa_variants.py" in c).split()[3:]
     assert compare == [p for m in ("adv_dpnp", "pgd_at") for s in (0, 2)
@@ -110,7 +110,7 @@ def test_reproduce_fmnist_evaluates_ablations_beyond_the_radius_into_their_own_f
                 BEYOND_METHODS="pgd_at", BEYOND_ABLATIONS="proto_pgd_at no_cons")
     assert proc.returncode == 0, proc.stderr
     calls = (tmp_path / "calls.log").read_text().splitlines()
-    evals = [(c.split()[3], c.split("--suite ")[1].split()[0], c.split("--out ")[1])
+    evals = [(c.split()[3], c.split("--suite ")[1].split()[0], c.split("--out ")[1].split()[0])
              for c in calls if c.split()[2] == "eval"]
     assert evals == [(f"{out}/fmnist-adv_dpnp/base-s0", "full", f"{out}/full/adv_dpnp-s0.json"),
                      (f"{out}/ablation-no_cons/base-s0", "full", f"{out}/full/ablation-no_cons-s0.json")] + [
@@ -145,7 +145,7 @@ def test_reproduce_fmnist_at_another_training_eps_reuses_a_given_transfer_source
     assert "train.threads=1 attack.eps=0.15 attack.alpha=0.03 --seeds 0" in sweeps[0]
     assert f"--eval-arg=--transfer-from={source} -o {out}/fmnist-adv_dpnp" in sweeps[0]
     beyond = next(c for c in calls if c.split()[2] == "eval")
-    assert f"--eps 0.1 " in beyond and beyond.endswith(f"--transfer-from {source} --out {out}/eps0.1/adv_dpnp-s0.json")
+    assert f"--eps 0.1 " in beyond and beyond.endswith(f"--transfer-from {source} --out {out}/eps0.1/adv_dpnp-s0.json --jobs 1")
     assert calls[-1].endswith(f"study_tables.py {out} --prefix fmnist --seeds 0 --beyond {out}/eps0.1")
 
 
@@ -165,11 +165,11 @@ def test_reproduce_fmnist_trains_each_requested_feature_hinge_kind(tmp_path):
 
 def _argv_calls(script: str, tmp_path: Path, **env: str) -> list[list[str]]:
     """The argument lists of a script's `advdpnp` calls, quoting kept (a JSON stub); a `sweep --plan FILE ARGS`
-    call gives one `sweep LINE ARGS` per line of FILE, each line split as the sweep command splits it."""
+    (or `eval --plan`) call gives one `sweep LINE ARGS` per line of FILE, each line split as the command splits it."""
     stub, log = tmp_path / "argv_stub.py", tmp_path / "argv.jsonl"
     stub.write_text(f"#!{sys.executable}\nimport json, shlex, sys\nargv = sys.argv[1:]\n"
-                    "calls = ([['sweep', *shlex.split(line, comments=True), *argv[3:]] for line in open(argv[2])]\n"
-                    "         if argv[:2] == ['sweep', '--plan'] else [argv])\n"
+                    "calls = ([[argv[0], *shlex.split(line, comments=True), *argv[3:]] for line in open(argv[2])]\n"
+                    "         if argv[1:2] == ['--plan'] else [argv])\n"
                     f"open({str(log)!r}, 'a').writelines(json.dumps(c) + '\\n' for c in calls)\n")
     stub.chmod(0o755)
     log.unlink(missing_ok=True)
@@ -412,3 +412,31 @@ def test_the_study_scripts_train_their_comparison_as_one_queue(tmp_path, monkeyp
     assert Path(sweeps[-1].out).name == "hinge"
     if prefix == "fmnist":  # PGD-AT is trained by this plan, so the hinge's table can name it as the reference
         assert sweeps[-1].reference == f"{out}/fmnist-pgd_at"
+
+
+@pytest.mark.parametrize("script, prefix, env, lines", [
+    ("reproduce_fmnist.sh", "fmnist", dict(FULL_AA_N="200", BEYOND_EPS="0.15", BEYOND_METHODS="adv_dpnp"), 4 + 2),
+    ("reproduce_digits.sh", "digits", dict(REPORT="0"), 4)])
+def test_the_study_scripts_run_their_evaluations_as_one_queue(tmp_path, script, prefix, env, lines):
+    """Standard AutoAttack (step 5) and AutoAttack beyond the radius (5b) are one `advdpnp eval --plan` call, so
+    JOBS evaluations run at a time, before the tables that read them; every line is an evaluation the real
+    command accepts, single-threaded, each into its own results file."""
+    from advdpnp.commands import eval as eval_cmd
+    from advdpnp.commands._common import read_plan_lines
+
+    out = tmp_path / "out"
+    proc = _run(script, tmp_path, OUT=str(out), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0,1", METHODS="",
+                ABLATION_SEEDS="", HINGE_SEEDS="", FIGURES="", FULL_AA_METHODS="adv_dpnp pgd_at",
+                FULL_AA_SEEDS="0 1", JOBS="2", **env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "plans.log").read_text().splitlines() == [f"eval --plan {out}/eval-plan.txt --jobs 2"]
+    calls = (tmp_path / "calls.log").read_text().splitlines()
+    first_table = min(i for i, c in enumerate(calls) if "compare_aa_variants.py" in c or "--by-name" in c)
+    assert max(i for i, c in enumerate(calls) if c.split()[2] == "eval") < first_table
+    evals = read_plan_lines(out / "eval-plan.txt", "advdpnp eval", eval_cmd.add_arguments,
+                            eval_cmd.PLAN_CALL_OPTIONS, "evaluation")
+    assert len(evals) == lines and len({e.out for e in evals}) == lines and {e.threads for e in evals} == {1}
+    full = [e for e in evals if e.suite == "full"]
+    assert [(e.target, e.out) for e in full] == [(f"{out}/{prefix}-{m}/base-s{s}", f"{out}/full/{m}-s{s}.json")
+                                                  for m in ("adv_dpnp", "pgd_at") for s in (0, 1)]
+    assert all(e.eps == 0.15 and e.suite == "paper" for e in evals if e not in full)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
+from collections.abc import Callable
 from pathlib import Path
 
 from ..config import Config, load_config
@@ -30,6 +32,65 @@ def parse_with_overrides(parser: argparse.ArgumentParser, argv: list[str] | None
     elif extra:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     return args
+
+
+class _LineParser(argparse.ArgumentParser):
+    """Parses one line of a `--plan` file: a bad line is a UserError, not a usage message and an exit."""
+
+    def error(self, message: str) -> None:
+        from ..errors import UserError
+
+        raise UserError(message)
+
+
+def _flags(names: tuple[str, ...]) -> str:
+    """('plan', 'jobs', 'tables_only') -> '--plan, --jobs and --tables-only'."""
+    flags = [f"--{n.replace('_', '-')}" for n in names]
+    return flags[0] if len(flags) == 1 else f"{', '.join(flags[:-1])} and {flags[-1]}"
+
+
+def refuse_beside_plan(args: argparse.Namespace, add_arguments: Callable, call_options: tuple[str, ...]) -> None:
+    """`CMD --plan FILE` takes every other argument from FILE's lines: one given here as well would be silently
+    ignored, so it is an error."""
+    from ..errors import UserError
+
+    defaults = _LineParser(add_help=False)
+    add_arguments(defaults)
+    given = [f"--{k.replace('_', '-')}" for k, v in vars(defaults.parse_args([])).items()
+             if k not in call_options and getattr(args, k) != v]
+    if given:
+        raise UserError(f"--plan takes the other arguments from its file; here only {_flags(call_options[1:])} "
+                        f"(also given: {', '.join(given)})")
+
+
+def read_plan_lines(path: Path, prog: str, add_arguments: Callable, call_options: tuple[str, ...],
+                    noun: str) -> list[argparse.Namespace]:
+    """The lines of a `--plan` file, each parsed like a `prog` command line ('#' starts a comment), each with its
+    line number as `.line`. A bad line is a one-line error naming it, raised before anything runs."""
+    from ..errors import UserError
+
+    parser = _LineParser(prog=prog, add_help=False)
+    add_arguments(parser)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise UserError(f"--plan {path}: {e.strerror or e}") from None
+    lines = []
+    for number, line in enumerate(text.splitlines(), 1):
+        try:
+            argv = shlex.split(line, comments=True)
+            if not argv:
+                continue
+            args = parse_with_overrides(parser, argv)
+            if any(getattr(args, k) != parser.get_default(k) for k in call_options):
+                raise UserError(f"{_flags(call_options)} belong to the call that reads the plan")
+        except (UserError, ValueError) as e:
+            raise UserError(f"--plan {path} line {number}: {e}") from None
+        args.line = number
+        lines.append(args)
+    if not lines:
+        raise UserError(f"--plan {path} holds no {noun}")
+    return lines
 
 
 def add_checkpoint_argument(p) -> None:

@@ -1,4 +1,10 @@
-"""`advdpnp eval RUN_DIR|CKPT --suite quick|paper|full`: robustness suite on the test split -> results.json."""
+"""`advdpnp eval RUN_DIR|CKPT --suite quick|paper|full`: robustness suite on the test split -> results.json.
+
+`advdpnp eval --plan FILE --jobs N` runs several evaluations (one per line of FILE, each with its own target,
+suite and --out) as one queue of N processes: on a CPU machine, N single-threaded AutoAttack runs finish sooner
+than one after the other with every core each. A line whose results file already answers it is skipped, so an
+interrupted plan continues.
+"""
 
 from __future__ import annotations
 
@@ -11,10 +17,12 @@ from ._common import add_checkpoint_argument, add_points_argument, add_threads_a
 NAME = "eval"
 HELP = "evaluate a trained run on the test split (attack suite, masking checks, corruptions) -> results.json"
 ORDER = 20
+PLAN_CALL_OPTIONS = ("plan", "jobs")  # given to the call that reads a plan, not on its lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("target", metavar="RUN_DIR|CKPT")
+    p.add_argument("target", nargs="?", metavar="RUN_DIR|CKPT", help="the run (its best checkpoint by default), "
+                   "a checkpoint file or an `advdpnp export` folder; not with --plan")
     p.add_argument("--suite", choices=("quick", "paper", "full"), default="quick",
                    help="quick: clean, FGSM, PGD-20; paper: + CW-inf, AutoAttack (APGD-CE + APGD-T), adaptive "
                         "prototype attacks, masking checks, eps curve; full: paper with AutoAttack standard")
@@ -37,6 +45,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--data-root", help="dataset folder if it moved since training")
     p.add_argument("--out", help="results file (default: RUN_DIR/results.json)")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--plan", metavar="FILE",
+                   help="run several evaluations as one queue: each line of FILE holds one evaluation's arguments "
+                        "(RUN_DIR|CKPT --suite ... --out ...; '#' starts a comment); a line is skipped when its results "
+                        "file answers it (same suite and, where the line sets them, eps, points, checkpoint, "
+                        "AutoAttack variant, corruptions)")
+    p.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="with --plan: evaluations at a time, each in a process of its own with 1/N of the CPU "
+                        "cores as torch threads and its output in its results file's name + .log (default 1)")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -54,6 +70,15 @@ def _check(args: argparse.Namespace) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from ..errors import UserError
+
+    if args.plan:
+        return run_plan(args)
+    if args.target is None:
+        raise UserError("give the RUN_DIR|CKPT to evaluate, or --plan FILE")
+    if args.jobs != 1:
+        raise UserError("--jobs runs the lines of a --plan side by side; one evaluation takes --threads")
+
     from ..attacks.adaptive import class_centroids
     from ..evaluate.basic import format_table
     from ..evaluate.curves import plot_curve
@@ -68,8 +93,7 @@ def run(args: argparse.Namespace) -> int:
     device = distributed.init_device(args.device)  # under torchrun the suite's attacks are sharded
     cfg, model, data, ckpt = load_run(args.target, args.checkpoint, str(device), args.data_root)
     is_dir = Path(args.target).is_dir()
-    run_dir = Path(args.target) if is_dir else ckpt.parent.parent
-    out = Path(args.out) if args.out else run_dir / "results.json"
+    _, run_dir, out = _paths(args)
     out.parent.mkdir(parents=True, exist_ok=True)  # AutoAttack's resume file goes there before the results
     e = cfg.eval
     n = min(args.n or e.n or len(data.test_y), len(data.test_y))
@@ -86,7 +110,8 @@ def run(args: argparse.Namespace) -> int:
         if not model.has_prototypes:
             centroids = class_centroids(model, data.train_x, data.train_y, data.num_classes, params.batch_size)
         transfer = _transfer_source(args, cfg, run_dir, model.mean.device)
-    results = {"dataset": data.name, "split": "test", "n": n, "threat_model": "Linf", "eps": eps}
+    results = {"dataset": data.name, "split": "test", "n": n, "split_size": len(data.test_y), "threat_model": "Linf",
+               "eps": eps}
     results.update(run_metadata(cfg, args.checkpoint if is_dir else str(ckpt), checkpoint_epoch(ckpt)))
     results["suite"] = args.suite
     results.update(run_suite(model, x, y, params, torch.arange(n), centroids, transfer))
@@ -113,11 +138,122 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_plan(args: argparse.Namespace) -> int:
+    """`--plan FILE`: every line checked (arguments, target, results file) before the first evaluation starts,
+    then the ones still to do, `--jobs` at a time."""
+    from ..errors import UserError
+    from ._common import read_plan_lines, refuse_beside_plan
+    from ._pool import Job, check_jobs, run_in_processes
+    from .sweep import headline
+
+    check_jobs(args.jobs)
+    refuse_beside_plan(args, add_arguments, PLAN_CALL_OPTIONS)
+    lines = read_plan_lines(Path(args.plan), "advdpnp eval", add_arguments, PLAN_CALL_OPTIONS, "evaluation")
+    pending = _pending(Path(args.plan), lines, args.jobs)
+    if args.jobs > 1 and len(pending) > 1:
+        jobs = [Job(str(out), out.with_name(out.name + ".log"), _evaluate_line, line) for line, out in pending]
+        run_in_processes(jobs, args.jobs, "eval", "evaluation", "its results file's name + .log",
+                         lambda job: headline(Path(job.name)))
+    else:
+        for line, out in pending:
+            print(f"[eval] line {line.line}: {line.target} -> {out}")
+            try:
+                run(line)
+            except UserError as e:
+                raise UserError(f"--plan {args.plan} line {line.line}: {e}") from None
+    return 0
+
+
+def _pending(plan: Path, lines: list[argparse.Namespace], jobs: int) -> list[tuple[argparse.Namespace, Path]]:
+    """The plan's evaluations still to run, with their results files; a line that cannot run, or would clash
+    with another running beside it, is a one-line error naming it."""
+    from ..errors import UserError
+
+    pending, outs, sources = [], {}, {}
+    for line in lines:
+        try:
+            if line.target is None:
+                raise UserError("names no RUN_DIR|CKPT to evaluate")
+            _check(line)
+            _, run_dir, out = _paths(line)
+        except UserError as e:
+            raise UserError(f"--plan {plan} line {line.line}: {e}") from None
+        first = outs.setdefault(out.resolve(), line.line)
+        if first != line.line:
+            raise UserError(f"--plan {plan} lines {first} and {line.line} write one results file ({out}): "
+                            "give each its own --out")
+        why = _unanswered(line, out)
+        if why is None:
+            print(f"[eval] done already: {out}")
+            continue
+        if why:
+            print(f"[eval] evaluating again: {out} ({why})")
+        if jobs > 1 and _trains_transfer_source(line, run_dir):
+            first = sources.setdefault(run_dir.resolve(), line.line)
+            if first != line.line:  # two processes training one folder would overwrite each other's checkpoints
+                raise UserError(f"--plan {plan} lines {first} and {line.line} would both train "
+                                f"{run_dir / 'transfer_source'} at once: give them --transfer-from, or --jobs 1")
+        pending.append((line, out))
+    return pending
+
+
+def _unanswered(line: argparse.Namespace, out: Path) -> str | None:
+    """Why `out` does not answer a plan line: '' when it does not exist, a reason when its results are of
+    another suite, eps, number of points, checkpoint, AutoAttack variant or lack the corruptions; None when
+    it answers the line, which is then skipped."""
+    import json
+
+    if not out.exists():
+        return ""
+    try:
+        results = json.loads(out.read_text())
+    except (OSError, ValueError):
+        return "its results file does not read"
+    wanted = [("suite", line.suite, results.get("suite"))]
+    if line.eps is not None:
+        wanted.append(("eps", line.eps, results.get("eps")))
+    if line.n is not None:  # a request beyond the split evaluated the whole split
+        wanted.append(("points", min(line.n, results.get("split_size", line.n)), results.get("n")))
+    if Path(line.target).is_dir():
+        wanted.append(("checkpoint", line.checkpoint, results.get("checkpoint")))
+    if line.aa_variant:
+        aa = results.get("attacks", {}).get("autoattack", {})
+        wanted.append(("AutoAttack variant", line.aa_variant, aa.get("variant")))
+    if line.corruptions:
+        wanted.append(("corruptions", True, "corruptions" in results))
+    for what, want, have in wanted:
+        if want != have:
+            return f"{what}: {have} there, {want} asked"
+    return None
+
+
+def _evaluate_line(line: argparse.Namespace) -> str:
+    """One plan line in a worker process (see `_pool`)."""
+    run(line)
+    return "evaluated"
+
+
+def _paths(args: argparse.Namespace) -> tuple[Path, Path, Path]:
+    """An evaluation's checkpoint, run folder (where a transfer source is trained) and results file."""
+    from ..evaluate.load import checkpoint_path
+
+    ckpt = checkpoint_path(args.target, args.checkpoint)
+    run_dir = Path(args.target) if Path(args.target).is_dir() else ckpt.parent.parent
+    return ckpt, run_dir, Path(args.out) if args.out else run_dir / "results.json"
+
+
 def aa_state_path(out: Path, ckpt: Path, variant: str, eps: float, n: int, rank_tag: str = "") -> Path:
-    """AutoAttack's resume file next to `out`, named for the checkpoint's path: evaluations of several
-    runs written to one folder (e.g. `--out full/NAME.json`) run concurrently without sharing it."""
-    tag = hashlib.sha1(str(ckpt.resolve()).encode()).hexdigest()[:8]
+    """AutoAttack's resume file next to `out`, named for the checkpoint's path and `out`'s name: evaluations
+    written to one folder (e.g. `--out full/NAME.json`, or one checkpoint under two settings) run concurrently
+    without sharing it."""
+    tag = hashlib.sha1(f"{ckpt.resolve()}|{out.name}".encode()).hexdigest()[:8]
     return out.parent / f".autoattack-{ckpt.stem}-{tag}-{variant}-eps{eps:g}-n{n}{rank_tag}.state.json"
+
+
+def _trains_transfer_source(args: argparse.Namespace, run_dir: Path) -> bool:
+    """Whether this evaluation trains RUN_DIR/transfer_source (no --transfer-from given, none trained yet)."""
+    return (args.suite != "quick" and not args.transfer_from and args.transfer_epochs > 0
+            and not (run_dir / "transfer_source" / "checkpoints" / "last.pt").is_file())
 
 
 def _transfer_source(args: argparse.Namespace, cfg, run_dir: Path, device):
@@ -132,7 +268,7 @@ def _transfer_source(args: argparse.Namespace, cfg, run_dir: Path, device):
         return None
     src_dir = run_dir / "transfer_source"
     last = src_dir / "checkpoints" / "last.pt"
-    if not last.is_file():
+    if _trains_transfer_source(args, run_dir):
         import copy
 
         from ..methods import validate_method_options

@@ -24,18 +24,17 @@ import argparse
 import itertools
 import json
 import math
-import os
-import shlex
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import add_points_argument, parse_with_overrides
+from ._common import add_points_argument, read_plan_lines, refuse_beside_plan
 
 NAME = "sweep"
 HELP = "train and evaluate a grid of config values over several seeds; writes sweep.{md,csv,json}"
 ORDER = 60
+PLAN_CALL_OPTIONS = ("plan", "jobs", "tables_only")  # given to the call that reads a plan, not on its lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -131,19 +130,11 @@ class Run:
 
 def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
+    from ._pool import check_jobs
 
-    if args.jobs < 1:
-        raise UserError(f"--jobs must be >= 1, got {args.jobs}")
-    if args.jobs > 1 and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        raise UserError("--jobs starts processes of its own; under torchrun leave it at 1")
+    check_jobs(args.jobs)
     if args.plan:
-        defaults = argparse.ArgumentParser()
-        add_arguments(defaults)
-        given = [f"--{k.replace('_', '-')}" for k, v in vars(defaults.parse_args([])).items()
-                 if k not in ("plan", "jobs", "tables_only") and getattr(args, k) != v]
-        if given:
-            raise UserError(f"--plan takes every sweep's arguments from its file; here only --jobs and "
-                            f"--tables-only (also given: {', '.join(given)})")
+        refuse_beside_plan(args, add_arguments, PLAN_CALL_OPTIONS)
     sweeps = read_plan(Path(args.plan), args.tables_only) if args.plan else [args]
     # every sweep's grid is validated, and its finished runs found, before the first run spends hours
     planned = []
@@ -182,35 +173,14 @@ def read_plan(path: Path, tables_only: bool) -> list[argparse.Namespace]:
     error naming it, before anything runs."""
     from ..errors import UserError
 
-    class LineParser(argparse.ArgumentParser):
-        def error(self, message: str) -> None:  # argparse would print the usage and exit
-            raise UserError(message)
-
-    parser = LineParser(prog="advdpnp sweep", add_help=False)
-    add_arguments(parser)
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise UserError(f"--plan {path}: {e.strerror or e}") from None
-    sweeps, folders = [], {}
-    for number, line in enumerate(text.splitlines(), 1):
-        try:
-            argv = shlex.split(line, comments=True)
-            if not argv:
-                continue
-            sweep = parse_with_overrides(parser, argv)
-            if sweep.plan or sweep.jobs != 1 or sweep.tables_only:
-                raise UserError("--plan, --jobs and --tables-only belong to the call that reads the plan")
-        except (UserError, ValueError) as e:
-            raise UserError(f"--plan {path} line {number}: {e}") from None
-        sweep.tables_only, sweep.line = tables_only, number
-        first = folders.setdefault(Path(sweep.out).resolve(), number)
-        if first != number:  # each sweep writes OUT/sweep.md, and the same run trained twice at once would clash
-            raise UserError(f"--plan {path} lines {first} and {number} write to one output folder ({sweep.out}): "
+    sweeps = read_plan_lines(path, "advdpnp sweep", add_arguments, PLAN_CALL_OPTIONS, "sweep")
+    folders = {}
+    for sweep in sweeps:
+        sweep.tables_only = tables_only
+        first = folders.setdefault(Path(sweep.out).resolve(), sweep.line)
+        if first != sweep.line:  # each sweep writes OUT/sweep.md, and the same run trained twice at once would clash
+            raise UserError(f"--plan {path} lines {first} and {sweep.line} write to one output folder ({sweep.out}): "
                             "give each its own -o")
-        sweeps.append(sweep)
-    if not sweeps:
-        raise UserError(f"--plan {path} holds no sweep")
     return sweeps
 
 
@@ -287,74 +257,19 @@ def _train_and_evaluate(r: Run) -> str:
 JOB_LOG = "sweep.log"  # a run's own output when `--jobs` runs it in a process of its own
 
 
-def _job(r: Run, threads: int) -> tuple[str, float]:
-    """One run in a worker process: its torch threads set, its output (progress bars too) in RUN/sweep.log."""
-    import sys
-    import time
-    import traceback
-
-    import torch
-
-    run_dir = r.dir
-    run_dir.mkdir(parents=True, exist_ok=True)
-    torch.set_num_threads(threads)  # train.threads and --eval-arg=--threads, when given, set their own
-    start = time.monotonic()
-    with open(run_dir / JOB_LOG, "a") as log:
-        sys.stdout.flush()
-        sys.stderr.flush()
-        os.dup2(log.fileno(), 1)  # file descriptors, not sys.stdout: torch's C++ warnings land there too
-        os.dup2(log.fileno(), 2)
-        try:
-            return _train_and_evaluate(r), time.monotonic() - start
-        except BaseException:
-            traceback.print_exc()  # the log the parent's error names must say what happened
-            raise
-        finally:
-            sys.stdout.flush()
-            sys.stderr.flush()
-
-
 def _run_in_processes(pending: list[Run], jobs: int) -> None:
-    """`--jobs N`: N runs at a time, one process each (spawned: a forked torch can deadlock), with an even
-    share of the CPU cores as torch threads. The first failure cancels the runs still waiting; the started ones
-    end (they are resumable anyway), then the sweep stops with that failure."""
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor, as_completed
+    """`--jobs N`: N runs at a time, one process each; the first failure stops the sweep (see `_pool`)."""
+    from ._pool import Job, run_in_processes
 
-    from ..errors import UserError
-
-    jobs = min(jobs, len(pending))
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    print(f"[sweep] {len(pending)} runs, {jobs} at a time with {threads} torch thread(s) each; "
-          f"each run's output goes to RUN/{JOB_LOG}")
-    failure = None
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_job, r, threads): r.dir for r in pending}
-        for done, future in enumerate(as_completed(futures), 1):
-            run_dir = futures[future]
-            if future.cancelled():
-                continue
-            try:
-                status, seconds = future.result()
-            except Exception as e:  # reported with its run; raised once the running ones have ended
-                print(f"[sweep] {done}/{len(pending)} failed: {run_dir} ({type(e).__name__}: {e}; "
-                      f"log {run_dir / JOB_LOG})")
-                if failure is None:
-                    failure = (run_dir, e)
-                    for other in futures:
-                        other.cancel()
-                continue
-            print(f"[sweep] {done}/{len(pending)} {status}: {run_dir} in {seconds / 60:.1f} min{_summary(run_dir)}")
-    if failure is not None:
-        run_dir, e = failure
-        raise UserError(f"sweep run {run_dir} failed ({type(e).__name__}: {e}); its output: {run_dir / JOB_LOG}")
+    run_in_processes([Job(str(r.dir), r.dir / JOB_LOG, _train_and_evaluate, r) for r in pending], jobs, "sweep",
+                     "run", f"RUN/{JOB_LOG}", lambda job: headline(Path(job.name) / "results.json"))
 
 
-def _summary(run_dir: Path) -> str:
-    """', clean 86.0, autoattack 66.1': a finished run's headline accuracies for the progress line."""
-    if not (run_dir / "results.json").exists():
+def headline(results: Path) -> str:
+    """', clean 86.0, autoattack 66.1': a results file's headline accuracies for a progress line."""
+    if not results.exists():
         return ""
-    acc = _accuracies(json.loads((run_dir / "results.json").read_text()))
+    acc = _accuracies(json.loads(results.read_text()))
     keys = [k for k in ("clean", robust_key(acc)) if k in acc]
     return "".join(f", {k} {100 * acc[k]:.1f}" for k in keys)
 

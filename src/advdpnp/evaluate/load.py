@@ -83,16 +83,19 @@ def checkpoint_epoch(path: Path) -> int:
     return int(safe_load(path)["epoch"])
 
 
+def checkpoint_path(target: str, which: str = "best") -> Path:
+    """The weights a RUN_DIR, checkpoint or `advdpnp export` folder names (a one-line error if there are none),
+    found without loading them: a plan of evaluations checks all its targets before the first one runs."""
+    return exported_weights(target) or find_checkpoint(target, which)
+
+
 def load_run(target: str, which: str = "best", device: str = "auto",
              data_root: str | None = None) -> tuple[Config, Classifier, DataSplits, Path]:
     """Config, model in eval mode, the data splits, and the checkpoint (or exported weights) path."""
     dev = resolve_device(device)
-    ckpt = exported_weights(target)
-    if ckpt is not None:
-        cfg, model, _ = load_exported(ckpt, dev)
-    else:
-        ckpt = find_checkpoint(target, which)
-        cfg, model, _ = load_checkpoint_model(ckpt, dev)
+    ckpt = checkpoint_path(target, which)
+    load = load_exported if ckpt.suffix == ".safetensors" else load_checkpoint_model
+    cfg, model, _ = load(ckpt, dev)
     d = cfg.data
     data = build_data(d.name, data_root or d.root, False, d.val_fraction, d.split_seed, d.train_subset,
                       d.test_subset, device=dev)

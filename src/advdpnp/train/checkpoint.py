@@ -122,7 +122,7 @@ def verify(path: Path) -> None:
 def _first_line(e: BaseException) -> str:
     text = " ".join(str(e).split())
     # torch's weights_only refusal names the offending global; keep that, not its advice
-    named = re.search(r"Unsupported (global|operand)[^.]*?(GLOBAL \S+|\S+)(?= was|$)", text)
+    named = re.search(r"Unsupported global[^.]*?GLOBAL \S+(?= was|$)|Unsupported operand \d+", text)
     return (named.group(0) if named else text or type(e).__name__)[:200]
 
 
@@ -134,10 +134,11 @@ def safe_load(path: Path, map_location: str | torch.device = "cpu") -> dict:
     verify(path)
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as e:
-        raise UserError(f"refusing to load {path}: it holds pickled objects other than tensors and plain "
-                        f"containers, which could run code ({_first_line(e)})") from None
     except Exception as e:  # noqa: BLE001 - every failure becomes one line for the user
+        if isinstance(e, pickle.UnpicklingError) and "Unsupported global" in str(e):  # never replaced by the previous
+            raise UserError(f"refusing to load {path}: it holds pickled objects other than tensors and plain "
+                            f"containers, which could run code ({_first_line(e)})") from None
+        # bytes that are no pickle ('Unsupported operand'), a truncated zip, ...: damaged or the wrong file
         raise CorruptCheckpoint(f"cannot load checkpoint {path} (truncated or not a checkpoint): "
                                 f"{_first_line(e)}") from None
 
