@@ -145,7 +145,8 @@ def test_reproduce_fmnist_at_another_training_eps_reuses_a_given_transfer_source
     assert "train.threads=1 attack.eps=0.15 attack.alpha=0.03 --seeds 0" in sweeps[0]
     assert f"--eval-arg=--transfer-from={source} -o {out}/fmnist-adv_dpnp" in sweeps[0]
     beyond = next(c for c in calls if c.split()[2] == "eval")
-    assert f"--eps 0.1 " in beyond and beyond.endswith(f"--transfer-from {source} --out {out}/eps0.1/adv_dpnp-s0.json --jobs 1")
+    assert f"--eps 0.1 " in beyond
+    assert beyond.endswith(f"--transfer-from {source} --out {out}/eps0.1/adv_dpnp-s0.json --jobs 1")
     assert calls[-1].endswith(f"study_tables.py {out} --prefix fmnist --seeds 0 --beyond {out}/eps0.1")
 
 

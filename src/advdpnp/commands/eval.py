@@ -47,8 +47,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.add_argument("--plan", metavar="FILE",
                    help="run several evaluations as one queue: each line of FILE holds one evaluation's arguments "
-                        "(RUN_DIR|CKPT --suite ... --out ...; '#' starts a comment); a line is skipped when its results "
-                        "file answers it (same suite and, where the line sets them, eps, points, checkpoint, "
+                        "(RUN_DIR|CKPT --suite ... --out ...; '#' starts a comment); a line is skipped when its "
+                        "results file answers it (same suite and, where the line sets them, eps, points, checkpoint, "
                         "AutoAttack variant, corruptions)")
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="with --plan: evaluations at a time, each in a process of its own with 1/N of the CPU "
