@@ -35,13 +35,13 @@ EVAL=(--suite paper --eval-arg=--threads=1 --eval-arg=--check-points=100
       --eval-arg=--square-queries=300 --eval-arg=--no-progress)
 JOBS=${JOBS:-1}
 TRANSFER=--eval-arg=--transfer-from=$OUT/digits-standard/base-s0
+source scripts/lib/plans.sh  # OUT's lock, and the plans' files (steps 2-3b, 5)
 
 # 1. The standard seed-0 model first: it is the source of every other run's transfer check.
 "$ADVDPNP" sweep configs/quick/digits-standard.yaml "${TRAIN[@]}" --seeds 0 "${EVAL[@]}" \
   --eval-arg=--transfer-epochs=0 -o "$OUT/digits-standard" --jobs "$JOBS"
 
 # Steps 2 to 3b are the lines of one plan (`sweep_line ARGS...`), run as one queue by `run_sweeps` below.
-source scripts/lib/plans.sh
 
 # 2. Method comparison, all 360 test points, AutoAttack's APGD-CE + APGD-T, PGD-20, FGSM, CW-inf,
 #    the adaptive prototype attack(s), masking checks on 100 points.

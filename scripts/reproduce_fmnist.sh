@@ -61,6 +61,7 @@ JOBS=${JOBS:-1}
 if [ -n "${TRANSFER:-}" ] && [ ! -f "$TRANSFER/config.yaml" ]; then
   echo "TRANSFER=$TRANSFER: not a run folder (no config.yaml)" >&2; exit 2
 fi
+source scripts/lib/plans.sh  # OUT's lock, and the plans' files (steps 3-3c, 5-5b)
 
 # 1. Generated corruptions (imagecorruptions, 15 kinds x 5 severities, seed 0) of the first 1000 test images.
 [ -f "$CORRUPTIONS/labels.npy" ] \
@@ -74,7 +75,6 @@ if [ -z "${TRANSFER:-}" ]; then
 fi
 
 # Steps 3 to 3c are the lines of one plan (`sweep_line ARGS...`), run as one queue by `run_sweeps` below.
-source scripts/lib/plans.sh
 
 # 3. Method comparison.
 for m in $METHODS; do

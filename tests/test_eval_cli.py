@@ -148,5 +148,36 @@ def test_a_plan_is_checked_whole_before_any_evaluation(run_dir, tmp_path, capsys
     log = tmp_path / err.split("its output: ")[-1].split("/")[-1]
     assert err.count("\n") == 0 and "error: evaluation " in err and log.name in ("f1.json.log", "f2.json.log")
     assert "Traceback" in log.read_text()  # the log the error names says what happened
+    assert main(["eval", "--plan", str(tmp_path / "fails.txt"), "--jobs", "2"]) == 2
+    tries = log.read_text().split("=== ")[1:]  # a plan run again appends to the log: each try under its own header
+    assert len(tries) == 2 and all(t.split(" ", 2)[2].startswith(f"{log.with_suffix('')}: started (PID ")
+                                   and "Traceback" in t for t in tries), tries
+    capsys.readouterr()
     assert main(["eval", "--plan", str(tmp_path / "fails.txt")]) == 2  # one at a time, here: the error names its line
     assert "fails.txt line 1: cannot load checkpoint" in capsys.readouterr().err
+
+
+def test_a_results_file_being_written_is_refused_then_freed_by_sigkill(run_dir, tmp_path, capsys):
+    """Two evaluations into one results file (say, one plan run by two calls at once) would overwrite each
+    other's results and share their AutoAttack resume file: the second is refused with one line naming the
+    first, and a killed holder leaves nothing behind that blocks the next."""
+    import signal
+    import subprocess
+    import sys
+
+    out = tmp_path / "r.json"
+    holder = subprocess.Popen([sys.executable, "-c", "import pathlib, sys, time; from advdpnp.commands.eval import "
+                               "ResultsLock; lock = ResultsLock(pathlib.Path(sys.argv[1])).acquire(); "
+                               "print('locked', flush=True); time.sleep(60)", str(out)], stdout=subprocess.PIPE,
+                              text=True)
+    argv = ["eval", str(run_dir), "--n", "8", "--no-progress", "--out", str(out)]
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert f"results file {out} is being written by another evaluation (PID {holder.pid})" in err
+        assert err.count("\n") == 1 and not out.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    assert main(argv) == 0 and json.loads(out.read_text())["n"] == 8

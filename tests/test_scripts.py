@@ -29,10 +29,12 @@ def _run(script: str, tmp_path: Path, **env: str) -> subprocess.CompletedProcess
     """Run a script with a stand-in for `advdpnp` and `python` that logs each call (and the kernel variables
     it saw) to tmp_path/calls.log, so the script's plan can be checked without training anything. A
     `sweep --plan FILE ARGS` or `eval --plan FILE ARGS` call is logged as the calls it runs, one `sweep LINE ARGS`
-    (or `eval LINE ARGS`) per line of FILE (and as itself in tmp_path/plans.log)."""
+    (or `eval LINE ARGS`) per line of FILE (and as itself in tmp_path/plans.log). `python -c` runs the real
+    interpreter: the scripts take OUT's lock through it."""
     stub = tmp_path / "stub.sh"
     log = tmp_path / "calls.log"
-    stub.write_text('#!/bin/sh\nkernels="ATEN=$ATEN_CPU_CAPABILITY ONEDNN=$ONEDNN_MAX_CPU_ISA"\n'
+    stub.write_text(f'#!/bin/sh\n[ "$1" != -c ] || exec {sys.executable} "$@"  # OUT\'s lock (scripts/lib/plans.sh)\n'
+                    'kernels="ATEN=$ATEN_CPU_CAPABILITY ONEDNN=$ONEDNN_MAX_CPU_ISA"\n'
                     f'if [ "$2" = "--plan" ]; then\n  echo "$*" >> {tmp_path / "plans.log"}\n'
                     '  cmd=$1 plan=$3; shift 3; rest="$*"\n'
                     f'  while IFS= read -r line; do eval "set -- $line"; echo "$kernels $cmd $* $rest" >> {log}; '
@@ -441,3 +443,30 @@ def test_the_study_scripts_run_their_evaluations_as_one_queue(tmp_path, script, 
     assert [(e.target, e.out) for e in full] == [(f"{out}/{prefix}-{m}/base-s{s}", f"{out}/full/{m}-s{s}.json")
                                                   for m in ("adv_dpnp", "pgd_at") for s in (0, 1)]
     assert all(e.eps == 0.15 and e.suite == "paper" for e in evals if e not in full)
+
+
+@pytest.mark.parametrize("script", ["reproduce_digits.sh", "reproduce_fmnist.sh"])
+def test_a_second_study_call_on_one_out_is_refused_until_the_first_is_gone(tmp_path, script):
+    """Two calls on one OUT would empty and refill each other's plan files: while one holds OUT (here a shell
+    that sourced the scripts' library, then became a long `sleep`), another stops with one line naming it before
+    anything runs; once the holder is killed, OUT is free again."""
+    import signal
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen(["bash", "-c", "source scripts/lib/plans.sh && echo locked && exec sleep 60"], cwd=ROOT,
+                              env={**os.environ, "OUT": str(out), "PYTHON": sys.executable, "ADVDPNP": "advdpnp",
+                                   "JOBS": "1"}, stdout=subprocess.PIPE, text=True)
+    env = dict(OUT=str(out), CORRUPTIONS=str(tmp_path / "c"), SEEDS="0", METHODS="", ABLATION_SEEDS="",
+               HINGE_SEEDS="", FIGURES="", REPORT="0", FULL_AA_N="0", FULL_AA_METHODS="")
+    try:
+        assert holder.stdout.readline().strip() == "locked"
+        proc = _run(script, tmp_path, **env)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1, proc.stderr
+        assert f"OUT={out} is in use by another call of a study script (PID {holder.pid})" in proc.stderr
+        assert not (tmp_path / "calls.log").exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+    proc = _run(script, tmp_path, **env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "calls.log").exists()

@@ -1,8 +1,25 @@
 # Sourced by the study scripts: their runs as the lines of two plans, each run as one queue with JOBS at a time
 # (where a call per sweep or per evaluation would leave cores idle at the end of each): the comparison's sweeps
 # (`sweep_line ARGS`, run by `run_sweeps` through `advdpnp sweep --plan`) and the evaluations that read trained
-# runs again (`eval_line ARGS`, run by `run_evals` through `advdpnp eval --plan`). Needs OUT, ADVDPNP and JOBS.
+# runs again (`eval_line ARGS`, run by `run_evals` through `advdpnp eval --plan`). Needs OUT, ADVDPNP, PYTHON
+# and JOBS. Sourced before the script's first run: it also takes OUT's lock.
 mkdir -p "$OUT"
+
+# One script call per OUT at a time: a second would empty and refill the plans of the first, and train or evaluate
+# its runs again beside it. An flock on OUT/.script.lock, taken through the interpreter (util-linux's `flock` is
+# missing on macOS), on descriptor 9, which this shell and every process it starts hold until they end; the kernel
+# drops it then, even after a SIGKILL, so no stale lock is left behind.
+exec 9<>"$OUT/.script.lock"
+if ! owner=$("$PYTHON" -c 'import fcntl, os, sys
+try:
+    fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)
+except BlockingIOError:
+    sys.exit(os.pread(9, 64, 0).decode(errors="replace").strip() or "unknown")
+os.ftruncate(9, 0)
+os.pwrite(9, f"{sys.argv[1]}\n".encode(), 0)' "$$" 2>&1); then
+  echo "OUT=$OUT is in use by another call of a study script (PID $owner): wait for it, or give another OUT" >&2
+  exit 2
+fi
 SWEEP_PLAN=$OUT/sweep-plan.txt
 EVAL_PLAN=$OUT/eval-plan.txt
 : > "$SWEEP_PLAN"

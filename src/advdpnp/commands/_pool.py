@@ -45,7 +45,9 @@ def _child(job: Job, threads: int) -> tuple[str, float]:
     job.log.parent.mkdir(parents=True, exist_ok=True)
     torch.set_num_threads(threads)  # a job's own --threads or train.threads, when given, set theirs later
     start = time.monotonic()
-    with open(job.log, "a") as log:
+    with open(job.log, "a") as log:  # appended: a resumed queue keeps the earlier try's output above this one's
+        log.write(f"=== {time.strftime('%Y-%m-%d %H:%M:%S')} {job.name}: started (PID {os.getpid()}) ===\n")
+        log.flush()
         sys.stdout.flush()
         sys.stderr.flush()
         os.dup2(log.fileno(), 1)  # file descriptors, not sys.stdout: torch's C++ warnings land there too

@@ -12,6 +12,7 @@ import argparse
 import hashlib
 from pathlib import Path
 
+from ..locks import PathLock
 from ._common import add_checkpoint_argument, add_points_argument, add_threads_argument, apply_threads, write_json
 
 NAME = "eval"
@@ -68,8 +69,6 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import torch
-
     from ..errors import UserError
 
     if args.plan:
@@ -78,6 +77,35 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give the RUN_DIR|CKPT to evaluate, or --plan FILE")
     if args.jobs != 1:
         raise UserError("--jobs runs the lines of a --plan side by side; one evaluation takes --threads")
+    _check(args)
+    apply_threads(args.threads)
+    _, run_dir, out = _paths(args)
+    out.parent.mkdir(parents=True, exist_ok=True)  # AutoAttack's resume file goes there before the results
+    with ResultsLock(out):
+        return _evaluate(args, run_dir, out)
+
+
+class ResultsLock(PathLock):
+    """One evaluation per results file (`.NAME.lock` beside it): two would overwrite each other's results and
+    share one AutoAttack resume file, e.g. the same plan run by two calls at once."""
+
+    def __init__(self, out: Path) -> None:
+        super().__init__()
+        self.out = out
+
+    def lock_file(self) -> Path:
+        return self.out.parent / f".{self.out.name}.lock"
+
+    def in_use(self, owner: str) -> UserError:
+        from ..errors import UserError
+
+        return UserError(f"results file {self.out} is being written by another evaluation (PID {owner}); "
+                         "wait for it to finish or give another --out")
+
+
+def _evaluate(args: argparse.Namespace, run_dir: Path, out: Path) -> int:
+    """The suite on the test split, written to `out` (the caller holds its lock)."""
+    import torch
 
     from ..attacks.adaptive import class_centroids
     from ..evaluate.basic import format_table
@@ -88,13 +116,9 @@ def run(args: argparse.Namespace) -> int:
     from ..train import distributed
     from .train import run_metadata
 
-    _check(args)
-    apply_threads(args.threads)
     device = distributed.init_device(args.device)  # under torchrun the suite's attacks are sharded
     cfg, model, data, ckpt = load_run(args.target, args.checkpoint, str(device), args.data_root)
     is_dir = Path(args.target).is_dir()
-    _, run_dir, out = _paths(args)
-    out.parent.mkdir(parents=True, exist_ok=True)  # AutoAttack's resume file goes there before the results
     e = cfg.eval
     n = min(args.n or e.n or len(data.test_y), len(data.test_y))
     x, y = data.test_x[:n], data.test_y[:n]

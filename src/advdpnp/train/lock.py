@@ -1,23 +1,15 @@
-"""A run-directory lock so two trainings never write into the same run directory.
-
-`flock` on `RUN_DIR/.lock` (which holds the owner's PID for the error message). The kernel drops the
-lock when its process dies, even by SIGKILL, so a crashed run never leaves a stale lock that blocks
-`--resume`. The lock is re-entrant within a process (the `train` command and its `Trainer` both take
-it), and under torchrun only rank 0 (which alone writes the run directory) takes it.
-"""
+"""The run-directory lock, so two trainings never write into the same run directory (`RUN_DIR/.lock`,
+see `advdpnp.locks`)."""
 
 from __future__ import annotations
 
-import fcntl
 import os
 from pathlib import Path
 
 from ..errors import UserError
+from ..locks import PathLock
 
 LOCK_NAME = ".lock"
-
-#: resolved lock path -> [open file descriptor, nesting count] for locks this process holds
-_HELD: dict[Path, list[int]] = {}
 
 
 class RunDirInUse(UserError):
@@ -37,51 +29,16 @@ def prepare_run_dir(run_dir: Path) -> Path:
     return run_dir
 
 
-class RunLock:
+class RunLock(PathLock):
     """`with RunLock(run_dir): ...` holds an exclusive lock on the run directory."""
 
     def __init__(self, run_dir: Path) -> None:
+        super().__init__()
         self.run_dir = Path(run_dir)
-        self.active = int(os.environ.get("RANK", "0")) == 0
-        self.path: Path | None = None
 
-    def acquire(self) -> "RunLock":
-        if not self.active or self.path is not None:
-            return self
-        path = (prepare_run_dir(self.run_dir) / LOCK_NAME).resolve()
-        if path in _HELD:
-            _HELD[path][1] += 1
-            self.path = path
-            return self
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            owner = os.read(fd, 64).decode(errors="replace").strip() or "unknown"
-            os.close(fd)
-            raise RunDirInUse(f"run directory {self.run_dir} is in use by another training (PID {owner}); "
-                              f"wait for it to finish or use another run directory") from None
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
-        _HELD[path] = [fd, 1]
-        self.path = path
-        return self
+    def lock_file(self) -> Path:
+        return prepare_run_dir(self.run_dir) / LOCK_NAME
 
-    def release(self) -> None:
-        if self.path is None:
-            return
-        held = _HELD[self.path]
-        held[1] -= 1
-        if held[1] == 0:
-            del _HELD[self.path]
-            os.close(held[0])  # closing the descriptor drops the flock
-        self.path = None
-
-    def __enter__(self) -> "RunLock":
-        return self.acquire()
-
-    def __exit__(self, *exc: object) -> None:
-        self.release()
-
-    def __del__(self) -> None:  # a dropped Trainer gives its run directory back
-        self.release()
+    def in_use(self, owner: str) -> UserError:
+        return RunDirInUse(f"run directory {self.run_dir} is in use by another training (PID {owner}); "
+                           f"wait for it to finish or use another run directory")
