@@ -336,6 +336,10 @@ def test_a_plan_runs_several_sweeps_as_one_queue_and_tabulates_each(tmp_path, ca
     plan = tmp_path / "plan.txt"
     plan.write_text(f"# two sweeps, three runs\n\n{tiny} --set method.lambda_pos=0,0.5 -o {tmp_path / 'a'}\n"
                     f"{tiny} method.lambda_neg=0.3 --seeds 1 -o '{tmp_path / 'b c'}'  # a quoted folder\n")
+    code, out, _ = _run(capsys, "sweep", "--plan", str(plan), "--jobs", "2", "--dry-run")  # lists, runs nothing
+    assert code == 0 and out.count("[sweep] would train, then evaluate: ") == 3
+    assert f"would train, then evaluate: {tmp_path / 'b c' / 'base-s1'}\n" in out
+    assert "[sweep] dry run: 3 of 3 runs to do; nothing was run" in out and list(tmp_path.iterdir()) == [plan]
     assert main(["sweep", "--plan", str(plan), "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     assert "[sweep] 3 runs, 2 at a time" in out  # one queue, not one pool per sweep
@@ -350,6 +354,16 @@ def test_a_plan_runs_several_sweeps_as_one_queue_and_tabulates_each(tmp_path, ca
     assert main(["sweep", "--plan", str(plan), "--jobs", "2"]) == 0  # finished runs are skipped, tables rebuilt
     out = capsys.readouterr().out
     assert out.count("[sweep] done already") == 3 and "at a time" not in out
+    results = tmp_path / "a" / "lambda_pos=0-s0" / "results.json"
+    results.rename(results.with_suffix(".bak"))  # trained, not evaluated: a dry run says it would continue
+    tables = (tmp_path / "a" / "sweep.md").read_text()
+    code, out, _ = _run(capsys, "sweep", "--plan", str(plan), "--dry-run")
+    assert code == 0 and out.count("[sweep] done already") == 2 and "[sweep] dry run: 1 of 3 runs to do" in out
+    assert f"[sweep] would continue from its last checkpoint, then evaluate: {results.parent}\n" in out
+    assert not results.exists() and (tmp_path / "a" / "sweep.md").read_text() == tables  # no tables rebuilt
+    results.with_suffix(".bak").rename(results)
+    code, _, err = _run(capsys, "sweep", "--plan", str(plan), "--dry-run", "--tables-only")
+    assert code == 2 and "--dry-run runs nothing and --tables-only trains nothing" in err
 
     (tmp_path / "empty").mkdir()  # a reference without results fails its line's tables, not the other lines'
     (tmp_path / "ref.txt").write_text(f"--reference {tmp_path / 'empty'} -o {tmp_path / 'a'} "
@@ -361,7 +375,7 @@ def test_a_plan_runs_several_sweeps_as_one_queue_and_tabulates_each(tmp_path, ca
 
     bad = {"--seeds x": "line 2: --seeds must be comma-separated integers",
            "--bogus 1": "--bogus 1",  # with the overrides after it, as on the command line
-           "--jobs 2": "line 2: --plan, --jobs and --tables-only belong to the call that reads the plan",
+           "--jobs 2": "line 2: --plan, --jobs, --tables-only and --dry-run belong to the call that reads the plan",
            "train.epochs=0": "line 2: ",
            "--seeds 0,0": "line 2: --seeds 0,0 names a seed twice",
            f"-o {tmp_path / 'ok'}/ --seeds 1": "lines 1 and 2 write to one output folder"}

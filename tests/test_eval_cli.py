@@ -93,6 +93,10 @@ def test_a_plan_runs_several_evaluations_as_one_queue(run_dir, tmp_path, capsys)
     plan = tmp_path / "plan.txt"
     plan.write_text("# three evaluations\n\n" + "\n".join(lines) + "\n")
     capsys.readouterr()
+    assert main(["eval", "--plan", str(plan), "--jobs", "2", "--dry-run"]) == 0  # lists the lines, runs none
+    out = capsys.readouterr().out
+    assert out.count("[eval] would evaluate line ") == 3 and f"line 5: {run_dir} --suite paper -> {c}" in out
+    assert "[eval] dry run: 3 of 3 evaluations to do" in out and not any(p.parent.exists() for p in (a, b))
     assert main(["eval", "--plan", str(plan), "--jobs", "2"]) == 0
     out = capsys.readouterr().out
     assert "[eval] 3 evaluations, 2 at a time" in out and out.count(" evaluated: ") == 3
@@ -107,9 +111,13 @@ def test_a_plan_runs_several_evaluations_as_one_queue(run_dir, tmp_path, capsys)
     out = capsys.readouterr().out
     assert out.count("[eval] done already") == 3 and "at a time" not in out
     plan.write_text("\n".join([lines[0].replace("--eps 0.05", "--eps 0.06"), *lines[1:]]) + "\n")
+    assert main(["eval", "--plan", str(plan), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"[eval] to evaluate again: {a} (eps: 0.05 there, 0.06 asked)" in out and out.count("done already") == 2
+    assert "[eval] dry run: 1 of 3 evaluations to do" in out and json.loads(a.read_text())["eps"] == 0.05
     assert main(["eval", "--plan", str(plan)]) == 0  # one line left: evaluated here, not in a pool
     out = capsys.readouterr().out
-    assert f"[eval] evaluating again: {a} (eps: 0.05 there, 0.06 asked)" in out and out.count("done already") == 2
+    assert f"[eval] to evaluate again: {a} (eps: 0.05 there, 0.06 asked)" in out and out.count("done already") == 2
     assert json.loads(a.read_text())["eps"] == 0.06
 
 
@@ -122,7 +130,8 @@ def test_a_plan_is_checked_whole_before_any_evaluation(run_dir, tmp_path, capsys
            "--n 5": "line 2: names no RUN_DIR|CKPT to evaluate",
            f"{run_dir} --n 0 --out {tmp_path / 'x.json'}": "line 2: --n must be >= 1",
            f"{run_dir} --bogus": "line 2: unrecognized arguments: --bogus",
-           f"{run_dir} --jobs 2": "line 2: --plan and --jobs belong to the call that reads the plan",
+           f"{run_dir} --jobs 2": "line 2: --plan, --jobs and --dry-run belong to the call that reads the plan",
+           f"{run_dir} --dry-run": "line 2: --plan, --jobs and --dry-run belong to the call that reads the plan",
            f"{run_dir} --out {tmp_path / 'ok' / '..' / 'ok' / 'r.json'}": "lines 1 and 2 write one results file",
            f"{paper} --out {tmp_path / 'p2.json'}": f"lines 1 and 2 would both train {run_dir / 'transfer_source'}"}
     for line, needle in bad.items():
@@ -132,6 +141,7 @@ def test_a_plan_is_checked_whole_before_any_evaluation(run_dir, tmp_path, capsys
     assert not ok.exists()
     for argv, needle in ((["--plan", str(tmp_path / "bad.txt"), "--suite", "full"], "(also given: --suite)"),
                          ([str(run_dir), "--jobs", "2"], "--jobs runs the lines of a --plan"),
+                         ([str(run_dir), "--dry-run"], "--dry-run lists what a --plan would evaluate"),
                          ([], "give the RUN_DIR|CKPT to evaluate, or --plan FILE"),
                          (["--plan", str(tmp_path / "none.txt")], "No such file"),
                          (["--plan", str(tmp_path / "bad.txt"), "--jobs", "0"], "--jobs must be >= 1")):

@@ -106,6 +106,13 @@ def add_points_argument(p, help: str) -> None:
     p.add_argument("--n", "--points", dest="n", type=int, help=f"{help}; also --points (use it under torchrun)")
 
 
+def add_dry_run_argument(p, what: str) -> None:
+    """`--dry-run`: a queue can hold hours of CPU work; it says what a call would run, and why, before it does."""
+    p.add_argument("--dry-run", action="store_true",
+                   help=f"check everything and list the {what} still to do (and those done already), then stop "
+                        "without running any")
+
+
 def add_threads_argument(p) -> None:
     """`--threads`: evaluations sharing a CPU machine (one per core) each want one torch thread, and torch's
     default takes every core."""

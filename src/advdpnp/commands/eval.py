@@ -13,12 +13,13 @@ import hashlib
 from pathlib import Path
 
 from ..locks import PathLock
-from ._common import add_checkpoint_argument, add_points_argument, add_threads_argument, apply_threads, write_json
+from ._common import (add_checkpoint_argument, add_dry_run_argument, add_points_argument, add_threads_argument,
+                      apply_threads, write_json)
 
 NAME = "eval"
 HELP = "evaluate a trained run on the test split (attack suite, masking checks, corruptions) -> results.json"
 ORDER = 20
-PLAN_CALL_OPTIONS = ("plan", "jobs")  # given to the call that reads a plan, not on its lines
+PLAN_CALL_OPTIONS = ("plan", "jobs", "dry_run")  # given to the call that reads a plan, not on its lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -54,6 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=1, metavar="N",
                    help="with --plan: evaluations at a time, each in a process of its own with 1/N of the CPU "
                         "cores as torch threads and its output in its results file's name + .log (default 1)")
+    add_dry_run_argument(p, "--plan's evaluations")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -77,6 +79,8 @@ def run(args: argparse.Namespace) -> int:
         raise UserError("give the RUN_DIR|CKPT to evaluate, or --plan FILE")
     if args.jobs != 1:
         raise UserError("--jobs runs the lines of a --plan side by side; one evaluation takes --threads")
+    if args.dry_run:
+        raise UserError("--dry-run lists what a --plan would evaluate; give --plan FILE")
     _check(args)
     apply_threads(args.threads)
     _, run_dir, out = _paths(args)
@@ -174,6 +178,11 @@ def run_plan(args: argparse.Namespace) -> int:
     refuse_beside_plan(args, add_arguments, PLAN_CALL_OPTIONS)
     lines = read_plan_lines(Path(args.plan), "advdpnp eval", add_arguments, PLAN_CALL_OPTIONS, "evaluation")
     pending = _pending(Path(args.plan), lines, args.jobs)
+    if args.dry_run:
+        for line, out in pending:
+            print(f"[eval] would evaluate line {line.line}: {line.target} --suite {line.suite} -> {out}")
+        print(f"[eval] dry run: {len(pending)} of {len(lines)} evaluations to do; nothing was run")
+        return 0
     if args.jobs > 1 and len(pending) > 1:
         jobs = [Job(str(out), out.with_name(out.name + ".log"), _evaluate_line, line) for line, out in pending]
         run_in_processes(jobs, args.jobs, "eval", "evaluation", "its results file's name + .log",
@@ -211,7 +220,7 @@ def _pending(plan: Path, lines: list[argparse.Namespace], jobs: int) -> list[tup
             print(f"[eval] done already: {out}")
             continue
         if why:
-            print(f"[eval] evaluating again: {out} ({why})")
+            print(f"[eval] to evaluate again: {out} ({why})")
         if jobs > 1 and _trains_transfer_source(line, run_dir):
             first = sources.setdefault(run_dir.resolve(), line.line)
             if first != line.line:  # two processes training one folder would overwrite each other's checkpoints

@@ -29,12 +29,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ._common import add_points_argument, read_plan_lines, refuse_beside_plan
+from ._common import add_dry_run_argument, add_points_argument, read_plan_lines, refuse_beside_plan
 
 NAME = "sweep"
 HELP = "train and evaluate a grid of config values over several seeds; writes sweep.{md,csv,json}"
 ORDER = 60
-PLAN_CALL_OPTIONS = ("plan", "jobs", "tables_only")  # given to the call that reads a plan, not on its lines
+PLAN_CALL_OPTIONS = ("plan", "jobs", "tables_only", "dry_run")  # given to the call that reads a plan, not on its lines
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -62,8 +62,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "(e.g. after seeds ran in separate processes)")
     p.add_argument("--plan", metavar="FILE",
                    help="run several sweeps as one queue: each line of FILE holds one sweep's arguments (preset, "
-                        "overrides, --set, --seeds, --suite, -o, ...; '#' starts a comment), and --jobs and "
-                        "--tables-only given here apply to all of them")
+                        "overrides, --set, --seeds, --suite, -o, ...; '#' starts a comment), and --jobs, "
+                        "--tables-only and --dry-run given here apply to all of them")
+    add_dry_run_argument(p, "runs")
 
 
 def parse_axes(specs: list[str]) -> list[tuple[str, list[str]]]:
@@ -133,6 +134,8 @@ def run(args: argparse.Namespace) -> int:
     from ._pool import check_jobs
 
     check_jobs(args.jobs)
+    if args.dry_run and args.tables_only:
+        raise UserError("--dry-run runs nothing and --tables-only trains nothing: give one of them")
     if args.plan:
         refuse_beside_plan(args, add_arguments, PLAN_CALL_OPTIONS)
     sweeps = read_plan(Path(args.plan), args.tables_only) if args.plan else [args]
@@ -146,6 +149,13 @@ def run(args: argparse.Namespace) -> int:
                 raise
             raise UserError(f"--plan {args.plan} line {sweep.line}: {e}") from None
     pending = [r for *_, todo in planned for r in todo]
+    if args.dry_run:
+        for r in pending:
+            how = "continue from its last checkpoint" if (r.dir / "checkpoints" / "last.pt").exists() else "train"
+            print(f"[sweep] would {how}, then evaluate: {r.dir}")
+        total = sum(len(grid) * len(seeds) for _, grid, seeds, _ in planned)
+        print(f"[sweep] dry run: {len(pending)} of {total} runs to do; nothing was run")
+        return 0
     if args.jobs > 1 and len(pending) > 1:
         _run_in_processes(pending, args.jobs)
     else:
