@@ -10,14 +10,20 @@ mkdir -p "$OUT"
 # missing on macOS), on descriptor 9, which this shell and every process it starts hold until they end; the kernel
 # drops it then, even after a SIGKILL, so no stale lock is left behind.
 exec 9<>"$OUT/.script.lock"
-if ! owner=$("$PYTHON" -c 'import fcntl, os, sys
+status=0
+owner=$("$PYTHON" -c 'import fcntl, os, sys
 try:
     fcntl.flock(9, fcntl.LOCK_EX | fcntl.LOCK_NB)
 except BlockingIOError:
-    sys.exit(os.pread(9, 64, 0).decode(errors="replace").strip() or "unknown")
+    print(os.pread(9, 64, 0).decode(errors="replace").strip() or "unknown")
+    sys.exit(3)
 os.ftruncate(9, 0)
-os.pwrite(9, f"{sys.argv[1]}\n".encode(), 0)' "$$" 2>&1); then
+os.pwrite(9, f"{sys.argv[1]}\n".encode(), 0)' "$$") || status=$?
+if [ "$status" = 3 ]; then
   echo "OUT=$OUT is in use by another call of a study script (PID $owner): wait for it, or give another OUT" >&2
+  exit 2
+elif [ "$status" != 0 ]; then
+  echo "cannot lock OUT=$OUT: PYTHON=$PYTHON exited with $status" >&2
   exit 2
 fi
 SWEEP_PLAN=$OUT/sweep-plan.txt

@@ -42,7 +42,10 @@ class PathLock:
             _HELD[path][1] += 1
             self.path = path
             return self
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:  # e.g. a read-only results folder: one line, not a traceback
+            raise UserError(f"cannot write {path.parent}: {e.strerror or e}") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
