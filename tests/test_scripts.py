@@ -469,4 +469,7 @@ def test_a_second_study_call_on_one_out_is_refused_until_the_first_is_gone(tmp_p
         holder.wait()
     proc = _run(script, tmp_path, **env)
     assert proc.returncode == 0, proc.stderr
-    assert (tmp_path / "calls.log").exists()
+    calls = (tmp_path / "calls.log").read_text()
+    proc = _run(script, tmp_path, **env, PYTHON=str(tmp_path / "none"))  # no lock taken: nothing runs
+    assert proc.returncode == 2 and f"cannot lock OUT={out}: PYTHON={tmp_path / 'none'} exited with 127" in proc.stderr
+    assert (tmp_path / "calls.log").read_text() == calls
