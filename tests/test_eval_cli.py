@@ -191,3 +191,13 @@ def test_a_results_file_being_written_is_refused_then_freed_by_sigkill(run_dir, 
         holder.send_signal(signal.SIGKILL)
         holder.wait()
     assert main(argv) == 0 and json.loads(out.read_text())["n"] == 8
+
+
+def test_a_results_folder_that_cannot_hold_the_lock_is_a_one_line_error(tmp_path):
+    """The lock file is the first thing an evaluation writes beside its results: a folder it cannot write there
+    must say so in one line, not end in a traceback."""
+    from advdpnp.commands.eval import ResultsLock
+    from advdpnp.errors import UserError
+
+    with pytest.raises(UserError, match=f"cannot write {tmp_path / 'gone'}: No such file or directory"):
+        ResultsLock(tmp_path / "gone" / "r.json").acquire()
